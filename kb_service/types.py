@@ -1,0 +1,110 @@
+"""Plain data types shared by every layer of kb. Imports nothing internal.
+
+Everything is keyed by stable ids (``Chunk.chunk_id``), never by list position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Kinds of chunk the chunker emits. ``table`` is a whole table kept retrievable as one unit;
+# ``table_row`` is one body row rendered as "Header: cell | Header: cell".
+CHUNK_KINDS = ("paragraph", "list", "table", "table_row", "faq", "code", "callout", "section")
+
+LANGUAGES = ("en", "fr")
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """Front-matter of one Markdown page (never chunk text)."""
+
+    title: str = ""
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """What the pure chunker produces for one page, before the page's identity is known.
+
+    Line numbers are 1-based and inclusive, in the original file (front matter included),
+    so a reader can open the file at ``line_start`` and find the text.
+    """
+
+    text: str  # shown to users: dialect markup resolved, no front matter, no HTML comments
+    embed_text: str  # what is embedded: title/heading context + text, fits the model window
+    kind: str  # one of CHUNK_KINDS
+    heading_path: tuple[str, ...]  # e.g. ("Journeys vs Campaigns: ...", "Decision guide", "Step 2: ...")
+    anchor: str  # explicit {#id} of the nearest heading, else a slug of it
+    line_start: int
+    line_end: int
+    # table_row only: (header, cell) pairs, so an answer can name the column that matched.
+    cells: tuple[tuple[str, str], ...] = ()
+    # Chunks that restate one fact share a group (a table and its rows): used for diversity.
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One indexed passage with everything a citation needs."""
+
+    chunk_id: str  # content hash + location, stable across re-ingests of unchanged text
+    source: str  # name of the configured source it came from
+    path: str  # document path relative to its source root, e.g. help/using/start/x.md
+    lang: str
+    title: str  # document title
+    heading_path: tuple[str, ...]
+    anchor: str
+    url: str  # public URL with #anchor
+    alt_url: str | None  # same section in the other language, when that page exists
+    line_start: int
+    line_end: int
+    kind: str
+    text: str
+    embed_text: str
+    cells: tuple[tuple[str, str], ...] = ()
+    group: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["heading_path"] = list(self.heading_path)
+        data["cells"] = [list(pair) for pair in self.cells]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Chunk":
+        data = dict(data)
+        data["heading_path"] = tuple(data.get("heading_path") or ())
+        data["cells"] = tuple(tuple(pair) for pair in data.get("cells") or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score (higher is better)."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    number: int  # 1-based, as referenced by "[n]" in the answer text
+    hit: Hit
+    snippet: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    abstained: bool
+    confidence: float  # in [0, 1]
+    citations: tuple[Citation, ...]
+    see_also: tuple[Hit, ...]
+    lang: str  # language the question was taken to be in
+    approach: str | None = None  # journey | action | api | orchestrated, when one was named
+    took_ms: float = 0.0
