@@ -1,0 +1,287 @@
+"""kb command line: ingest | search | ask | serve | eval | bench | info.
+
+A thin edge: it reads configuration and the environment, then calls KnowledgeBase (or a
+remote kb server with --url). Heavy modules are imported inside commands, so that
+``kb ask --url ...`` never imports torch, numpy or faiss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="kb: grounded, cited answers from product documentation.")
+
+LangOption = typer.Option(None, "--lang", help="Answer in this language: en or fr (default: detected).")
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts.")
+IndexOption = typer.Option(None, "--index", help="Index folder (default: index/, or KB_INDEX).")
+ConfigOption = typer.Option(None, "--config", help="Configuration file (default: kb.toml, or KB_CONFIG).")
+UrlOption = typer.Option(None, "--url", help="Ask a running kb server instead of loading the index (or KB_URL).")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Optional[Path], index: Optional[Path]):
+    from .config import ConfigError, load_settings
+
+    try:
+        return load_settings(config, index=index)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _check_lang(lang: Optional[str]) -> None:
+    if lang is not None and lang not in ("en", "fr"):
+        _fail(f"--lang must be 'en' or 'fr', got {lang!r}")
+
+
+def _load_kb(config: Optional[Path], index: Optional[Path]):
+    _quiet_libraries()
+    settings = _settings(config, index)
+    from .index import IndexLoadError
+    from .kb import KnowledgeBase
+
+    kb = KnowledgeBase(settings.index, query_backend=settings.query_backend,
+                       onnx_quantize=settings.onnx_quantize, threads=settings.threads)
+    try:
+        return kb.load()
+    except IndexLoadError as exc:
+        _fail(str(exc))
+
+
+def _remote(url: str, route: str, payload: dict) -> dict:
+    import httpx
+
+    try:
+        response = httpx.post(url.rstrip("/") + route, json=payload, timeout=30.0,
+                              headers=_auth_headers())
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach kb server at {url}: {exc}")
+    if response.status_code != 200:
+        try:
+            error = response.json()["error"]
+            _fail(f"server said {response.status_code} {error['code']}: {error['message']}")
+        except (ValueError, KeyError, TypeError):
+            _fail(f"server said {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def _auth_headers() -> dict:
+    key = os.environ.get("KB_API_KEY")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _question_text(words: list[str]) -> str:
+    text = " ".join(words).strip()
+    if not text:
+        _fail("the question is empty")
+    return text
+
+
+@app.command()
+def ingest(
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every missing link target and warning."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
+) -> None:
+    """Chunk, embed and index the configured documentation sources."""
+    _quiet_libraries()
+    settings = _settings(config, index)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .embedding import ModelNotAvailable, SentenceTransformerEmbedder
+    from .index import IndexWriteError, IndexLockError
+    from .ingest import NothingToIndex, ingest as run_ingest
+    from .kb import ensure_onnx_export
+
+    console = Console(stderr=True)
+    try:
+        embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+    except ModelNotAvailable as exc:
+        _fail(str(exc))
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("embed", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            report = run_ingest(sources=settings.sources, link_depth=settings.link_depth,
+                                index_root=settings.index, embedder=embedder, progress=progress, force=force)
+        except NothingToIndex as exc:
+            _fail(str(exc), code=1)
+        except (IndexWriteError, IndexLockError, OSError) as exc:
+            _fail(str(exc), code=1)
+    for warning in report.warnings if verbose else report.warnings[:10]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    if not verbose and len(report.warnings) > 10:
+        console.print(f"[yellow]… {len(report.warnings) - 10} more warnings (--verbose)[/yellow]")
+    if settings.query_backend == "onnx":
+        ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+    _print_ingest_summary(report, verbose)
+
+
+def _print_ingest_summary(report, verbose: bool) -> None:
+    out = typer.echo
+    if report.up_to_date:
+        out(f"Index up to date: {report.pages} pages, {report.chunks} chunks, nothing embedded "
+            f"({report.seconds:.2f} s).")
+        return
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.chunks_by_kind.items()))
+    langs = ", ".join(f"{k} {v}" for k, v in sorted(report.chunks_by_lang.items()))
+    out(f"Indexed {report.pages} pages into {report.chunks} chunks ({langs}).")
+    out(f"  by kind: {kinds}")
+    out(f"  pages: {len(report.pages_added)} added, {len(report.pages_changed)} changed, "
+        f"{len(report.pages_removed)} removed, {len(report.pages_unchanged)} unchanged")
+    out(f"  chunks: {report.embedded} embedded, {report.reused} reused")
+    out(f"  missing link targets: {len(report.missing_links)}" + ("" if verbose or not report.missing_links else " (--verbose lists them)"))
+    if verbose:
+        for page, target in report.missing_links:
+            out(f"    {page} -> {target}")
+    out(f"  {report.seconds:.1f} s, {report.chunks_per_second:.1f} chunks/s; build {report.build_dir.name if report.build_dir else '-'}")
+
+
+@app.command()
+def search(
+    query: list[str] = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(10, "-k", min=1, max=50, help="Number of results."),
+    lang: Optional[str] = LangOption,
+    path_prefix: Optional[str] = typer.Option(None, "--path-prefix", help="Only pages under this path."),
+    as_json: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Show the best-matching sections for a query."""
+    text = _question_text(query)
+    _check_lang(lang)
+    from .views import format_hits
+
+    url = url or os.environ.get("KB_URL")
+    if url:
+        payload = {"query": text, "k": k, **({"lang": lang} if lang else {}), **({"path_prefix": path_prefix} if path_prefix else {})}
+        data = _remote(url, "/v1/search", payload)
+    else:
+        from .views import hit_view
+
+        result = _load_kb(config, index).search(text, k=k, lang=lang, path_prefix=path_prefix)
+        data = {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_hits(data["hits"]))
+
+
+@app.command()
+def ask(
+    question: list[str] = typer.Argument(..., help="The question, in English or French."),
+    k: int = typer.Option(5, "-k", min=1, max=50, help="Sections to consider."),
+    lang: Optional[str] = LangOption,
+    as_json: bool = JsonOption,
+    url: Optional[str] = UrlOption,
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Answer a question from the docs, with citations (or say the docs don't cover it)."""
+    text = _question_text(question)
+    _check_lang(lang)
+    from .views import format_answer
+
+    url = url or os.environ.get("KB_URL")
+    if url:
+        data = _remote(url, "/v1/ask", {"question": text, "k": k, **({"lang": lang} if lang else {})})
+    else:
+        from .views import answer_view
+
+        data = answer_view(_load_kb(config, index).ask(text, k=k, lang=lang))
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_answer(data))
+
+
+@app.command(name="eval")
+def eval_(
+    file: Path = typer.Argument(..., help="Questions in the ../shared/eval JSONL format."),
+    as_json: bool = JsonOption,
+    fusion: str = typer.Option("rrf", "--fusion", help="rrf or weighted (for comparisons)."),
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Score retrieval and answers on a question set."""
+    from .evaluation import evaluate, format_report, load_questions
+
+    try:
+        questions = load_questions(file)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    kb = _load_kb(config, index)
+    kb.fusion = fusion
+    kb._retriever.fusion = fusion
+    report = evaluate(kb, questions)
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report, str(file)))
+
+
+@app.command()
+def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOption) -> None:
+    """Summarise the live index (model, counts, build time)."""
+    settings = _settings(config, index)
+    from .index import read_manifest
+
+    manifest = read_manifest(settings.index)
+    if manifest is None:
+        _fail(f"no index at {settings.index}: run `kb ingest`", code=1)
+    summary = {k: manifest.get(k) for k in ("model", "dim", "format_version", "created_at", "build", "dense", "chunk_counts")}
+    summary["documents"] = sorted(manifest.get("documents", {}))
+    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", min=1, max=16, help="uvicorn worker processes (1 suits 2 cores)."),
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Run the HTTP API (REST, chat, OpenAI-compatible) with uvicorn."""
+    _quiet_libraries()
+    settings = _settings(config, index)
+    import uvicorn
+
+    if config:
+        os.environ["KB_CONFIG"] = str(config)
+    os.environ["KB_INDEX"] = str(settings.index)
+    uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+
+
+@app.command()
+def bench(args: list[str] = typer.Argument(None, help="Arguments passed to scripts/bench.py.")) -> None:
+    """Run the benchmark (scripts/bench.py) and write its JSON and Markdown table."""
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    if not script.is_file():
+        _fail(f"benchmark script not found at {script}")
+    sys.argv = [str(script), *(args or [])]
+    runpy.run_path(str(script), run_name="__main__")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Settings: the only place defaults live.
+
+Precedence: explicit overrides (CLI flags) > environment (``KB_*``) > ``kb.toml`` > defaults.
+Relative paths in ``kb.toml`` are resolved against the file's folder, so commands behave the
+same from any working directory. Only the edges (CLI, API factory) call ``load_settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL_PATTERN = "https://experienceleague.adobe.com/{lang}/docs/journey-optimizer/using/{page}#{anchor}"
+
+
+class SourceConfig(BaseModel):
+    """One folder of Markdown documentation in one language."""
+
+    name: str
+    root: Path
+    lang: str
+    # {lang}, {page} (path below help/using/ without .md) and {anchor} are filled in per chunk.
+    url: str = DEFAULT_URL_PATTERN
+    entry: list[str] = Field(default_factory=lambda: ["help/using/start/journeys-vs-campaigns.md"])
+    optional: bool = False  # a missing optional root is one warning, not an error
+
+    @field_validator("lang")
+    @classmethod
+    def _known_lang(cls, value: str) -> str:
+        if value not in ("en", "fr"):
+            raise ValueError(f"lang must be 'en' or 'fr', got {value!r}")
+        return value
+
+
+def _default_sources() -> list[SourceConfig]:
+    return [
+        SourceConfig(name="guide-fr", root=PROJECT_ROOT / "corpus/fr", lang="fr"),
+    ]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KB_", extra="ignore")
+
+    index: Path = PROJECT_ROOT / "index"
+    model: str = "all-MiniLM-L6-v2"
+    link_depth: int = Field(1, ge=0, le=5)
+    sources: list[SourceConfig] = Field(default_factory=_default_sources)
+    # Query embeddings: "onnx" (no torch on the query path, exported once next to the index)
+    # or "torch" (sentence-transformers, the reference).
+    query_backend: str = "onnx"
+    onnx_quantize: str = "none"
+    threads: int = Field(2, ge=1, le=64)
+
+    # Server
+    admin_key: str | None = None
+    api_keys: str | None = None  # comma-separated; when set, query routes need one
+    cors_origins: str = ""  # comma-separated; empty = CORS closed
+    max_body_bytes: int = 64 * 1024
+    max_question_chars: int = 2000
+    max_messages: int = 50
+    max_concurrency: int = 64  # in-flight requests past which the server answers 503
+    rate_limit_per_minute: int = 0  # per API key or client address; 0 = off
+    request_timeout_s: float = 10.0
+    log_questions: bool = False
+
+    # Remote mode for the CLI
+    url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+class ConfigError(ValueError):
+    """The configuration file or environment is invalid; the message says where."""
+
+
+def default_config_file() -> Path | None:
+    explicit = os.environ.get("KB_CONFIG")
+    if explicit:
+        return Path(explicit)
+    for candidate in (Path.cwd() / "kb.toml", PROJECT_ROOT / "kb.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from overrides, environment and the TOML file (see module docstring)."""
+    path = Path(config_file) if config_file else default_config_file()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    config: dict[str, Any] = dict(Settings.model_config)
+    config["toml_file"] = path
+    settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        settings = settings_cls(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:  # pydantic ValidationError or TOML decode error
+        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {exc}") from exc
+    base = path.resolve().parent if path else PROJECT_ROOT
+    return _resolve_paths(settings, base, from_file="index" not in overrides or overrides.get("index") is None)
+
+
+def _resolve_paths(settings: Settings, base: Path, from_file: bool) -> Settings:
+    # Paths written in the TOML file are relative to it; KB_INDEX and --index are relative to cwd.
+    index = settings.index
+    if not index.is_absolute():
+        index = (Path.cwd() / index) if ("KB_INDEX" in os.environ or not from_file) else (base / index)
+    sources = [
+        s.model_copy(update={"root": s.root if s.root.is_absolute() else (base / s.root)})
+        for s in settings.sources
+    ]
+    return settings.model_copy(update={"index": index.resolve(), "sources": sources})

@@ -1,0 +1,294 @@
+"""KnowledgeBase: the one public entry point. The CLI, the API and the evaluation call it.
+
+Construction is cheap; ``load()`` reads and verifies the index and prepares the query
+embedder; ``warm_up()`` runs one query so the first user does not pay for lazy loading.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import answer as answering
+from .conversation import contextualize
+from .index import LoadedIndex, load_index, read_manifest
+from .language import detect_language
+from .lexical import analyze
+from .retrieval import HybridRetriever, RetrievalResult
+from .types import Answer, Hit
+
+ONNX_DIR = "onnx"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]
+    lang: str
+    took_ms: float
+
+
+class _QuestionCache:
+    """LRU of question embeddings: chat-bots repeat themselves."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        value.setflags(write=False)
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+def onnx_model_dir(index_root: Path, model: str, quantize: str) -> Path:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in model.lower()).strip("-")[-60:]
+    return Path(index_root) / ONNX_DIR / f"{slug}-{quantize}"
+
+
+def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> Path:
+    """Export the model to ONNX once, next to the index (needs torch only this once)."""
+    from .embedding import resolve_model_path
+    from .onnx_embedder import MODEL_FILE, export_onnx
+
+    target = onnx_model_dir(index_root, model, quantize)
+    if not (target / MODEL_FILE).is_file():
+        export_onnx(resolve_model_path(model), target, quantize=quantize)
+    return target
+
+
+def make_query_embedder(index_root: Path, model: str, backend: str, threads: int, quantize: str = "none"):
+    if backend == "torch":
+        from .embedding import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder(model, threads=threads)
+    if backend != "onnx":
+        raise ValueError(f"unknown query backend {backend!r}: use 'onnx' or 'torch'")
+    from .onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(ensure_onnx_export(index_root, model, quantize), name=model, threads=threads)
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        index_root: Path | str,
+        *,
+        query_backend: str = "onnx",
+        onnx_quantize: str = "none",
+        threads: int = 2,
+        fusion: str = "rrf",
+        embedder=None,
+    ) -> None:
+        self.index_root = Path(index_root)
+        self.query_backend = query_backend
+        self.onnx_quantize = onnx_quantize
+        self.threads = threads
+        self.fusion = fusion
+        self._embedder = embedder
+        self._index: LoadedIndex | None = None
+        self._retriever: HybridRetriever | None = None
+        self._cache = _QuestionCache()
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def load(self) -> "KnowledgeBase":
+        """Read and verify the index; raise IndexLoadError with a fix when it is unusable."""
+        index = load_index(self.index_root, verify=True)
+        self._index = index
+        self._retriever = HybridRetriever(index, fusion=self.fusion)
+        if self._embedder is None:
+            self._embedder = make_query_embedder(
+                self.index_root, index.manifest["model"], self.query_backend, self.threads, self.onnx_quantize
+            )
+        elif getattr(self._embedder, "name", None) != index.manifest.get("model"):
+            from .index import IndexLoadError
+
+            raise IndexLoadError(
+                f"index at {self.index_root} was built with model {index.manifest.get('model')!r}, "
+                f"the query embedder is {getattr(self._embedder, 'name', '?')!r}: run `kb ingest` to rebuild"
+            )
+        return self
+
+    def warm_up(self) -> None:
+        self.ask("which approach for cart abandonment?")
+        self.ask("quelle approche pour une newsletter ?")
+
+    @property
+    def index(self) -> LoadedIndex:
+        if self._index is None:
+            self.load()
+        assert self._index is not None
+        return self._index
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        if self._retriever is None:
+            self.load()
+        assert self._retriever is not None
+        return self._retriever
+
+    # ---- queries -----------------------------------------------------------------------
+
+    def embed_query(self, text: str) -> np.ndarray:
+        key = " ".join(text.split())
+        vector = self._cache.get(key)
+        if vector is None:
+            vector = np.asarray(self._embedder.encode([key])[0], dtype=np.float32)
+            self._cache.put(key, vector)
+        return vector
+
+    def _language(self, text: str, lang: str | None) -> str:
+        return lang if lang else detect_language(text)
+
+    def _retrieve(self, query: str, *, k: int, lang: str | None, path_prefix: str | None) -> RetrievalResult:
+        retriever = self.retriever  # one index for the whole request, even across a reload
+        return retriever.retrieve(
+            query,
+            self.embed_query(query),
+            lang=self._language(query, lang),
+            k=k,
+            path_prefix=path_prefix,
+            strict_lang=lang is not None,
+        )
+
+    def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:
+        started = time.perf_counter()
+        result = self._retrieve(query, k=k, lang=lang, path_prefix=path_prefix)
+        return SearchResult(hits=result.hits, lang=result.lang, took_ms=(time.perf_counter() - started) * 1000)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int = 5,
+        lang: str | None = None,
+        path_prefix: str | None = None,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns."""
+        started = time.perf_counter()
+        query = contextualize(question, history) if history else question
+        answer_lang = self._language(question if not history else query, lang)
+        result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
+        hits = result.hits
+        conf = self._confidence(query, result)
+        if not hits or conf < answering.ABSTAIN_BELOW:
+            return Answer(
+                answer=answering.abstention_text(answer_lang),
+                abstained=True,
+                confidence=round(conf, 4),
+                citations=(),
+                see_also=tuple(hits[:3]),
+                lang=answer_lang,
+                took_ms=(time.perf_counter() - started) * 1000,
+            )
+        composed = answering.compose(query, result.lang, hits, analyze=analyze)
+        cited = {c.hit.chunk.chunk_id for c in composed.citations}
+        return Answer(
+            answer=composed.text,
+            abstained=False,
+            confidence=round(conf, 4),
+            citations=composed.citations,
+            see_also=tuple(h for h in hits[:k] if h.chunk.chunk_id not in cited)[:3],
+            lang=answer_lang,
+            approach=composed.approach,
+            took_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _confidence(self, query: str, result: RetrievalResult) -> float:
+        if not result.hits:
+            return 0.0
+        top = result.hits[0]
+        agreement = 1.0 if (top.dense_score is not None and top.lexical_score is not None) else 0.0
+        return answering.confidence(result.top_dense, result.coverage, agreement)
+
+    def chat(self, messages: Sequence[dict], *, k: int = 5, lang: str | None = None) -> Answer:
+        """Answer the last user message in the light of the earlier user turns."""
+        users = [m["content"] for m in messages if m.get("role") == "user"]
+        if not users:
+            raise ValueError("messages must contain at least one user message")
+        return self.ask(users[-1], k=k, lang=lang, history=users[:-1])
+
+    # ---- corpus views ------------------------------------------------------------------
+
+    def info(self) -> dict:
+        manifest = self.index.manifest
+        return {
+            "model": manifest.get("model"),
+            "dim": manifest.get("dim"),
+            "format_version": manifest.get("format_version"),
+            "built_at": manifest.get("created_at"),
+            "build": manifest.get("build"),
+            "dense": manifest.get("dense"),
+            "counts": manifest.get("chunk_counts"),
+            "documents": len(manifest.get("documents", {})),
+            "query_backend": self.query_backend,
+        }
+
+    def documents(self) -> list[dict]:
+        counts: dict[tuple[str, str], int] = {}
+        for chunk in self.index.chunks:
+            counts[(chunk.lang, chunk.path)] = counts.get((chunk.lang, chunk.path), 0) + 1
+        docs = []
+        for doc in self.index.manifest.get("documents", {}).values():
+            docs.append(
+                {
+                    "path": doc["path"],
+                    "lang": doc["lang"],
+                    "title": doc.get("title", ""),
+                    "url": doc.get("url", ""),
+                    "chunks": counts.get((doc["lang"], doc["path"]), 0),
+                }
+            )
+        return sorted(docs, key=lambda d: (d["lang"], d["path"]))
+
+    def outline(self, lang: str, path: str) -> dict | None:
+        """A page's sections in document order, or None for a page not in the index."""
+        doc = self.index.manifest.get("documents", {}).get(f"{lang}:{path}")
+        if doc is None:
+            return None
+        sections: dict[str, dict] = {}
+        for chunk in sorted((c for c in self.index.chunks if c.lang == lang and c.path == path), key=lambda c: c.line_start):
+            key = " > ".join(chunk.heading_path)
+            section = sections.setdefault(
+                key,
+                {
+                    "heading_path": list(chunk.heading_path),
+                    "anchor": chunk.anchor,
+                    "url": chunk.url,
+                    "line_start": chunk.line_start,
+                    "line_end": chunk.line_end,
+                    "chunks": 0,
+                },
+            )
+            section["line_end"] = max(section["line_end"], chunk.line_end)
+            section["chunks"] += 1
+        return {
+            "path": path,
+            "lang": lang,
+            "title": doc.get("title", ""),
+            "url": doc.get("url", ""),
+            "sections": list(sections.values()),
+        }
+
+
+def index_summary(index_root: Path) -> dict | None:
+    """The manifest of the live build without loading vectors (cheap, for status commands)."""
+    return read_manifest(index_root)

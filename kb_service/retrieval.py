@@ -1,0 +1,201 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) candidates fused, filtered, diversified.
+
+Fusion and diversity are pure functions over chunk ids, so they are tested on hand-made
+rankings; ``HybridRetriever`` only gathers candidates from the loaded index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .index import LoadedIndex
+from .types import Hit
+
+RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
+CANDIDATES = 40  # per retriever; the corpus is small, so this covers every plausible chunk
+DUPLICATE_COSINE = 0.92  # two chunks this close say the same thing (a row and its paraphrase)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[str]], *, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[str, float]:
+    """Sum over rankings of weight / (k + rank), rank 1-based. Merged by id, never by position."""
+    weights = weights or [1.0] * len(rankings)
+    fused: dict[str, float] = {}
+    for ranking, weight in zip(rankings, weights):
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
+    return fused
+
+
+def _min_max(scores: Mapping[str, float]) -> dict[str, float]:
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high - low < 1e-12:
+        return {key: 1.0 for key in scores}
+    return {key: (value - low) / (high - low) for key, value in scores.items()}
+
+
+def weighted_score_fusion(
+    dense: Mapping[str, float], lexical: Mapping[str, float], *, dense_weight: float = 0.6
+) -> dict[str, float]:
+    """Convex mix of raw cosine and max-normalised BM25 (absent = 0).
+
+    Cosine is kept raw (it is already on a comparable scale across queries); BM25 is divided
+    by the query's best BM25 score so a single strong lexical match counts as 1.
+    """
+    top_lexical = max(lexical.values(), default=0.0)
+    lexical_norm = {key: value / top_lexical for key, value in lexical.items()} if top_lexical > 0 else {}
+    keys = set(dense) | set(lexical_norm)
+    return {
+        key: dense_weight * dense.get(key, 0.0) + (1 - dense_weight) * lexical_norm.get(key, 0.0)
+        for key in keys
+    }
+
+
+def diversify(
+    ranked: Sequence[str],
+    *,
+    group_of: Callable[[str], str],
+    similarity: Callable[[str, str], float] | None = None,
+    threshold: float = DUPLICATE_COSINE,
+) -> list[str]:
+    """Reorder so that restatements of an already-chosen fact go to the back.
+
+    A chunk is a restatement when it shares a non-empty group with a chosen chunk (a table
+    and one of its rows) or its vector is within ``threshold`` cosine of one. Nothing is
+    dropped: restatements still follow when nothing else is relevant.
+    """
+    chosen: list[str] = []
+    deferred: list[str] = []
+    for item in ranked:
+        group = group_of(item)
+        duplicate = any(group and group == group_of(other) for other in chosen) or (
+            similarity is not None and any(similarity(item, other) >= threshold for other in chosen)
+        )
+        (deferred if duplicate else chosen).append(item)
+    return chosen + deferred
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    hits: list[Hit]
+    lang: str
+    top_dense: float  # best cosine in the searched rows (before filters were relaxed)
+    top_lexical: float  # best raw BM25 score
+    coverage: float  # share of the question's content terms found in the corpus vocabulary
+
+
+class HybridRetriever:
+    """Dense + lexical retrieval over one loaded index."""
+
+    def __init__(self, index: LoadedIndex, *, fusion: str = "rrf") -> None:
+        self.index = index
+        self.fusion = fusion
+        self._ids = [chunk.chunk_id for chunk in index.chunks]
+        self._row = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
+        self._rows_by_lang = {
+            lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
+            for lang in {c.lang for c in index.chunks}
+        }
+
+    def languages(self) -> list[str]:
+        return sorted(self._rows_by_lang)
+
+    def _allowed_rows(self, lang: str, path_prefix: str | None) -> np.ndarray:
+        rows = self._rows_by_lang.get(lang, np.zeros(0, dtype=np.int64))
+        if path_prefix:
+            chunks = self.index.chunks
+            rows = rows[[chunks[row].path.startswith(path_prefix) for row in rows]] if len(rows) else rows
+        return rows
+
+    def _dense(self, vector: np.ndarray, rows: np.ndarray) -> dict[str, float]:
+        if not len(rows):
+            return {}
+        scores, found = self.index.dense.search(vector, min(CANDIDATES, len(rows)), rows=rows)
+        return {self._ids[int(row)]: float(score) for score, row in zip(scores, found)}
+
+    def _lexical(self, question: str, lang: str, allowed: np.ndarray) -> dict[str, float]:
+        lexical = self.index.lexical.get(lang)
+        if lexical is None:
+            return {}
+        global_rows = self.index.lexical_rows[lang]
+        found, scores = lexical.search(question, CANDIDATES * 2)
+        allowed_set = set(int(r) for r in allowed)
+        result: dict[str, float] = {}
+        for local_row, score in zip(found, scores):
+            row = int(global_rows[int(local_row)])
+            if row in allowed_set:
+                result[self._ids[row]] = float(score)
+        return result
+
+    def coverage(self, question: str, lang: str) -> float:
+        lexical = self.index.lexical.get(lang)
+        if lexical is None:
+            return 0.0
+        return lexical.vocabulary_coverage(question)
+
+    def retrieve(
+        self,
+        question: str,
+        vector: np.ndarray,
+        *,
+        lang: str,
+        k: int = 10,
+        path_prefix: str | None = None,
+        strict_lang: bool = False,
+    ) -> RetrievalResult:
+        """Top ``k`` hits for ``question`` (whose embedding is ``vector``) in ``lang``.
+
+        Falls back to the other language when ``lang`` has no chunk under the filters, unless
+        the caller asked for that language explicitly (``strict_lang``).
+        """
+        search_lang = lang
+        allowed = self._allowed_rows(lang, path_prefix)
+        if not len(allowed) and not strict_lang:
+            for other in self.languages():
+                candidate = self._allowed_rows(other, path_prefix)
+                if len(candidate):
+                    search_lang, allowed = other, candidate
+                    break
+        dense = self._dense(vector, allowed)
+        lexical = self._lexical(question, search_lang, allowed)
+        if self.fusion == "weighted":
+            fused = weighted_score_fusion(dense, lexical)
+        else:
+            fused = reciprocal_rank_fusion(
+                [sorted(dense, key=dense.get, reverse=True), sorted(lexical, key=lexical.get, reverse=True)]
+            )
+        ranked = sorted(fused, key=lambda key: (-fused[key], key))
+        vectors = self.index.vectors
+        row = self._row
+        ordered = diversify(
+            ranked[: max(k * 3, 30)],
+            group_of=lambda key: self.index.chunks[row[key]].group,
+            similarity=lambda a, b: float(vectors[row[a]] @ vectors[row[b]]),
+        )
+        hits = [
+            Hit(
+                chunk=self.index.chunks[row[key]],
+                score=round(fused[key], 6),
+                dense_score=dense.get(key),
+                lexical_score=lexical.get(key),
+            )
+            for key in ordered[:k]
+        ]
+        return RetrievalResult(
+            hits=hits,
+            lang=search_lang,
+            top_dense=max(dense.values(), default=0.0),
+            top_lexical=max(lexical.values(), default=0.0),
+            coverage=self.coverage(question, search_lang),
+        )
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    return [x for x in items if not (x in seen or seen.add(x))]

@@ -1,0 +1,79 @@
+"""Plain-dict views of hits and answers: the one JSON shape the API returns, the CLI prints
+(``--json``) and remote mode reads back. Imports nothing heavy so ``kb ask --url`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .types import Answer, Citation, Hit
+
+
+def hit_view(hit: Hit) -> dict[str, Any]:
+    c = hit.chunk
+    return {
+        "chunk_id": c.chunk_id,
+        "path": c.path,
+        "lang": c.lang,
+        "title": c.title,
+        "heading_path": list(c.heading_path),
+        "anchor": c.anchor,
+        "url": c.url,
+        "line_start": c.line_start,
+        "line_end": c.line_end,
+        "kind": c.kind,
+        "text": c.text,
+        "score": round(float(hit.score), 6),
+    }
+
+
+def citation_view(citation: Citation) -> dict[str, Any]:
+    view = hit_view(citation.hit)
+    view.update({"number": citation.number, "snippet": citation.snippet, "alt_url": citation.hit.chunk.alt_url})
+    return view
+
+
+def answer_view(answer: Answer) -> dict[str, Any]:
+    return {
+        "answer": answer.answer,
+        "abstained": answer.abstained,
+        "confidence": round(float(answer.confidence), 4),
+        "lang": answer.lang,
+        "approach": answer.approach,
+        "citations": [citation_view(c) for c in answer.citations],
+        "see_also": [hit_view(h) for h in answer.see_also],
+        "took_ms": round(answer.took_ms, 3),
+    }
+
+
+def _where(view: dict[str, Any]) -> str:
+    trail = " › ".join([view.get("title", "")] + [h for h in view.get("heading_path", [])[1:]])
+    return trail.strip(" ›")
+
+
+def format_answer(view: dict[str, Any]) -> str:
+    """Readable text: the answer, then numbered citations as title › heading, URL, lines."""
+    lines = [view["answer"], ""]
+    if view.get("citations"):
+        for c in view["citations"]:
+            lines.append(f"[{c['number']}] {_where(c)}")
+            lines.append(f"    {c['url']}")
+            lines.append(f"    {c['path']} lines {c['line_start']}-{c['line_end']} ({c['lang']})")
+            if c.get("alt_url"):
+                lines.append(f"    other language: {c['alt_url']}")
+    if view.get("see_also"):
+        lines.append("See also:" if view.get("citations") else "Closest sections:")
+        for h in view["see_also"]:
+            lines.append(f"  - {_where(h)}  {h['url']}")
+    lines.append(f"(confidence {view['confidence']:.2f}, {view['took_ms']:.1f} ms)")
+    return "\n".join(lines).rstrip()
+
+
+def format_hits(hits: list[dict[str, Any]]) -> str:
+    lines = []
+    for rank, h in enumerate(hits, start=1):
+        text = " ".join(h["text"].split())
+        lines.append(f"{rank:>2}. [{h['score']:.4f}] {_where(h)} ({h['kind']}, {h['lang']})")
+        lines.append(f"    {h['url']}  lines {h['line_start']}-{h['line_end']}")
+        lines.append(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
+    return "\n".join(lines) if lines else "No results."
