@@ -46,20 +46,26 @@ _APPROACH_PATTERNS = (
 
 _APPROACH_QUESTION = re.compile(
     r"""
-    \b(which|what)\b[^?]{0,40}\b(approach|option|type|kind|tool|feature|solution|one|method)\b
-  | \bshould\s+(i|we)\s+(use|pick|choose|go\s+with|build)\b
-  | \b(what|which)\s+(do|would|should)\s+(i|we|you)\s+(use|recommend|pick)\b
-  | \bbest\s+(way|approach|option|choice|fit)\b
-  | \brecommend
-  | \bjourney\s+or\s+(a\s+)?campaign | \bcampaign\s+or\s+(a\s+)?journey
-  | \bquel(le)?s?\s+(approche|option|type|outil|solution|m[ée]thode)
+    \b(which|what)\b[^?]{0,40}\b(approach|option|type|kind|tool|feature|solution|one|method|way)\b
+  | \b(should|do|can|would)\s+(i|we)\s+(use|pick|choose|go\s+with|build|set\s+up|create)\b
+  | \bwhat\s+(do|should|would|can)\s+(i|we|you)\s+(use|recommend|pick|build|do)\b
+  | \bwhich\b[^?]{0,60}\b(fits?|suits?|supports?|handles?|offers?|lets?|gives?|provides?)\b
+  | \bwhat('s|\s+is)\s+(the\s+)?(right|best|recommended|usual|easiest|simplest)\b
+  | \bbest\s+(way|approach|option|choice|fit)\b | \brecommend
+  | \bhow\s+(do|can|should|would|could)\s+(i|we)\b | \bhow\s+to\b
+  | \bjourney\s+or\s+(an?\s+)?\w*\s*campaign | \bcampaign\s+or\s+(a\s+)?journey
+  | \bquel(le)?s?\s+(approche|option|type|outil|solution|m[ée]thode|campagne)
   | \b(dois|devons|doit|faut)[- ](je|nous|il|on)?\b[^?]{0,20}\butiliser
-  | \bque\s+(dois|devons|faut|me\s+conseill|conseill)
+  | \bque\s+(dois|devons|faut|me\s+conseill|conseill|choisir|prendre|utiliser)
+  | \b(j'utilise|on\s+utilise|on\s+part\s+sur|je\s+prends|on\s+prend|utiliser|choisir)\s+quoi\b
+  | \bquoi\s+utiliser\b | \bcomment\s+(faire|envoyer|cr[ée]er|r[ée]activer|cibler|relancer|configurer|mettre)
   | \brecommand | \bmeilleur(e)?\s+(fa[çc]on|approche|option|choix)
   | \bparcours\s+ou\s+(une\s+)?campagne | \bcampagne\s+ou\s+(un\s+)?parcours
     """,
     re.I | re.X,
 )
+# Sections whose content is a recommendation of one approach (use cases, decision guides).
+_RECOMMENDING_SECTION = re.compile(r"use case|cas d.utilisation|decision|d[ée]cision|when to use|quand utiliser|perfect for|id[ée]al", re.I)
 _CHECK = {"✅", "❌", "✔", "✔️", "✖", "❎"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«\"“(*])")
 _LABEL_LINE = re.compile(r"^\s*(?:\*\*)?([^:*]{3,60}?)\s*:?\s*(?:\*\*)?\s*:?\s*$")
@@ -70,11 +76,30 @@ def is_approach_question(question: str) -> bool:
 
 
 def approach_of_label(label: str) -> str | None:
-    """Map a short label (a table cell, a tab, a heading) to the approach it names."""
-    for approach, pattern in _APPROACH_PATTERNS:
-        if pattern.search(label):
-            return approach
-    return None
+    """The one approach a short label (table cell, tab, heading, lead-in) names, else None.
+
+    A label naming two approaches ("Journeys vs Campaigns", "Action or API-triggered
+    Campaigns") names none: it is a comparison, not a recommendation.
+    """
+    named = [approach for approach, pattern in _APPROACH_PATTERNS if pattern.search(label)]
+    return named[0] if len(named) == 1 else None
+
+
+# How the docs name an approach in running text (stricter than labels: "action" alone is
+# a common word, "orchestration" is used of journeys too).
+_APPROACH_NAMES = (
+    ("orchestrated", re.compile(r"orchestrated campaigns?|campaign orchestration|campagnes? orchestr[ée]+s?|orchestration de campagnes?", re.I)),
+    ("api", re.compile(r"api[- ]triggered|d[ée]clench[ée]+s? par (l['’])?api", re.I)),
+    ("action", re.compile(r"action campaigns?|scheduled campaigns?|campagnes? d['’]action", re.I)),
+    ("journey", re.compile(r"\bjourneys?\b(?!\s+optimizer)|\bparcours\b", re.I)),
+)
+
+
+def approach_named_at_start(sentence: str, window: int = 6) -> str | None:
+    """The approach a sentence opens with ("API-triggered Campaigns for transactional …")."""
+    opening = " ".join(sentence.lstrip("-*•→ ").split()[:window])
+    found = [(m.start(), name) for name, pattern in _APPROACH_NAMES for m in [pattern.search(opening)] if m]
+    return min(found)[1] if found else None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -142,17 +167,22 @@ def _render_check_row(cells, query_terms: set[str], lang: str, analyze: Analyzer
 
 
 def _render_matrix_row(cells, query_terms: set[str], lang: str, analyze: Analyzer) -> tuple[str, str | None]:
-    """A comparison-matrix row: name the column whose cell (or header) matches the question."""
-    label_header, label = cells[0]
+    """A comparison-matrix row: name the column(s) the question is about.
+
+    A column named in the question ("do campaigns keep state?") counts most; otherwise the
+    cell whose words match ("newsletters" in the Campaigns column of "Best for").
+    """
+    label = cells[0][1]
     scored = []
     for header, cell in cells[1:]:
         cell_hits = len(query_terms & set(analyze(cell, lang)))
         header_hits = len(query_terms & set(analyze(header, lang)))
-        scored.append((cell_hits * 2 + header_hits, header, cell))
-    scored.sort(key=lambda item: -item[0])
-    if scored and scored[0][0] > 0 and (len(scored) == 1 or scored[0][0] > scored[1][0]):
-        _, header, cell = scored[0]
-        return f"{header} — {label}: {cell}", approach_of_label(header)
+        scored.append((3 * header_hits + cell_hits, header, cell))
+    top = max((score for score, _, _ in scored), default=0)
+    chosen = [(header, cell) for score, header, cell in scored if score == top and top > 0]
+    if chosen and len(chosen) < len(scored):
+        text = "; ".join(f"{header} — {label}: {cell}" for header, cell in chosen)
+        return text, approach_of_label(chosen[0][0]) if len(chosen) == 1 else None
     return " | ".join(f"{h}: {c}" for h, c in cells), None
 
 
@@ -183,14 +213,22 @@ def best_units(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, *,
     if not units:
         return []
     scores = [_overlap(query_terms, u, lang, analyze) for u in units]
+    # The list item that retrieval matched is the part of the chunk that answers.
+    if hit.focus:
+        focus = " ".join(hit.focus.split())
+        scores = [score + (2.0 if " ".join(u.split()) in focus else 0.0) for score, u in zip(scores, units)]
     # The first sentence of a FAQ answer is usually the direct answer: keep it in the running.
     if hit.chunk.kind == "faq":
         scores[0] += 0.25
+    # A bare label ("Action Campaigns:") only introduces what follows it.
+    scores = [score * 0.3 if _is_label(u) else score for score, u in zip(scores, units)]
     ranked = sorted(range(len(units)), key=lambda i: (-scores[i], i))
+    best = scores[ranked[0]]
     chosen: list[int] = []
     used = 0
     for i in ranked:
-        if len(chosen) >= limit or (chosen and scores[i] <= 0):
+        # Further sentences must be nearly as relevant as the best one, or they are noise.
+        if len(chosen) >= limit or (chosen and (scores[i] <= 0 or scores[i] < 0.5 * best)):
             break
         if chosen and used + len(units[i]) > budget:
             continue
@@ -202,20 +240,51 @@ def best_units(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, *,
     return [units[i] for i in sorted(set(chosen))]
 
 
-def _label_for_unit(hit: Hit, unit: str) -> str | None:
-    """The approach a sentence is filed under: the nearest label line above it, else the heading."""
-    lines = [line.strip() for line in hit.chunk.text.splitlines() if line.strip()]
-    label = None
-    for line in lines:
-        if unit in line or line in unit:
-            break
-        if line.endswith(":") and len(line) < 60:
-            label = line
-    for candidate in ([label] if label else []) + list(reversed(hit.chunk.heading_path)):
-        approach = approach_of_label(candidate)
+def is_recommending(chunk) -> bool:
+    """Chunks whose section recommends an approach: decision-table rows, use cases, "when to use"."""
+    if chunk.kind == "table_row" and _is_recommendation_table(chunk.cells) is not None:
+        return True
+    return any(_RECOMMENDING_SECTION.search(heading) for heading in chunk.heading_path)
+
+
+def _is_label(unit: str) -> bool:
+    return unit.rstrip().endswith(":") and len(unit.split()) <= 5
+
+
+@dataclass(frozen=True)
+class Attribution:
+    approach: str
+    # How directly the docs tie the sentence to the approach: "sentence" (it names it first),
+    # "label" (a lead-in or decision step above it), "heading", or "title" (the page's subject).
+    level: str
+    recommending: bool  # the section recommends approaches (use cases, decision guide)
+
+
+def attribute(hit: Hit, unit: str) -> Attribution | None:
+    """Which approach the docs file ``unit`` (a sentence of ``hit``) under, and how directly."""
+    chunk = hit.chunk
+    recommending = any(_RECOMMENDING_SECTION.search(h) for h in chunk.heading_path)
+    approach = approach_named_at_start(unit)
+    if approach:
+        return Attribution(approach, "sentence", recommending)
+    # Lines above the sentence in the embedded text: labels ("Action Campaigns:") and decision
+    # steps ("… → Use Orchestrated Campaigns"), nearest first; the line after it when it is
+    # the step's "→ Use …".
+    lines = [line.strip() for line in chunk.embed_text.splitlines()[1:] if line.strip()]
+    position = next((i for i, line in enumerate(lines) if unit in line or line in unit), len(lines))
+    below = lines[position + 1] if position + 1 < len(lines) else ""
+    candidates = [below] if below.startswith("→") else []
+    candidates += [line for line in reversed(lines[:position]) if line.endswith(":") or "→" in line][:1]
+    for line in candidates:
+        approach = approach_of_label(line.split("→")[-1] if "→" in line else line)
         if approach:
-            return approach
-    return None
+            return Attribution(approach, "label", True)
+    for heading in reversed(chunk.heading_path):
+        approach = approach_of_label(heading)
+        if approach:
+            return Attribution(approach, "heading", recommending)
+    approach = approach_of_label(chunk.title)
+    return Attribution(approach, "title", recommending) if approach else None
 
 
 def snippet_of(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, width: int = 240) -> str:
@@ -232,10 +301,14 @@ def compose(
     *,
     analyze: Analyzer,
 ) -> Composed:
-    """Build the answer text and its citations from the ranked hits (not abstaining)."""
+    """Build the answer text and its citations from the ranked hits (not abstaining).
+
+    When the question asks which approach to take (or how to do a marketing task), and the
+    docs file the answering sentence under one approach, the answer names it first.
+    """
     query_terms = set(analyze(question, lang))
     wants_approach = is_approach_question(question)
-    primary_index = _pick_primary(hits, wants_approach)
+    primary_index = _pick_primary(hits, wants_approach, query_terms, lang, analyze)
     primary = hits[primary_index]
     order = [primary_index]
     parts: list[str] = []
@@ -246,12 +319,17 @@ def compose(
         parts.append(f"{text} [1]")
     else:
         units = best_units(primary, query_terms, lang, analyze)
-        if wants_approach:
-            approach = next((a for a in (_label_for_unit(primary, u) for u in units) if a), None)
+        attribution = next((a for a in (attribute(primary, u) for u in units) if a), None)
         body = " ".join(units) if units else primary.chunk.text.strip()
-        if wants_approach and approach:
-            parts.append(f"{RECOMMENDED[lang]} {APPROACH_LABEL[lang][approach]} — {body} [1]")
+        named = attribution is not None and (
+            wants_approach or attribution.level in ("sentence", "label") or attribution.recommending
+        )
+        if named and attribution.level != "sentence":
+            approach = attribution.approach
+            lead = RECOMMENDED[lang] + " " if (wants_approach or attribution.recommending) else ""
+            parts.append(f"{lead}{APPROACH_LABEL[lang][approach]} — {body} [1]")
         else:
+            approach = attribution.approach if named else None
             parts.append(f"{body} [1]")
 
     # One supporting passage from another section, when it is nearly as relevant.
@@ -269,12 +347,19 @@ def compose(
     return Composed(text="\n".join(parts), citations=citations, approach=approach)
 
 
-def _pick_primary(hits: Sequence[Hit], wants_approach: bool) -> int:
+def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer) -> int:
+    """The hit to answer from: the top one, unless a decision-table row about this very need
+    is close behind (its "need" cell shares at least half its words with the question)."""
     if not wants_approach:
         return 0
-    # A decision-table row that states the recommendation outranks prose that mentions it.
     for i, hit in enumerate(hits[:3]):
-        if hit.chunk.kind == "table_row" and _is_recommendation_table(hit.chunk.cells) is not None:
+        cells = hit.chunk.cells
+        column = _is_recommendation_table(cells) if hit.chunk.kind == "table_row" else None
+        if column is None:
+            continue
+        need = next((cell for j, (_, cell) in enumerate(cells) if j != column), "")
+        need_terms = set(analyze(need, lang))
+        if need_terms and len(need_terms & query_terms) >= 0.5 * len(need_terms):
             return i
     return 0
 
@@ -298,13 +383,44 @@ def abstention_text(lang: str) -> str:
 
 # ---- confidence ----------------------------------------------------------------------------
 
-# Logistic model over retrieval evidence; coefficients fitted by scripts/calibrate.py on
-# our own in-scope and out-of-scope questions (eval/), then written here.
-CONFIDENCE_WEIGHTS = {"bias": -9.0, "top_dense": 12.0, "coverage": 4.0, "agreement": 1.0}
-ABSTAIN_BELOW = 0.5
+# A logistic model over retrieval evidence. The coefficients are fitted by
+# scripts/calibrate.py on our own in-scope and out-of-scope questions (eval/) and stored in
+# calibration.json beside this file; these defaults are only used if that file is missing.
+FEATURES = ["top_dense", "coverage", "lexical_per_term", "agreement"]
+_DEFAULT_CALIBRATION = {
+    "weights": {"bias": -9.0, "top_dense": 12.0, "coverage": 4.0, "lexical_per_term": 0.0, "agreement": 1.0},
+    "threshold": 0.5,
+}
 
 
-def confidence(top_dense: float, coverage: float, agreement: float, weights: dict | None = None) -> float:
-    w = weights or CONFIDENCE_WEIGHTS
-    z = w["bias"] + w["top_dense"] * top_dense + w["coverage"] * coverage + w["agreement"] * agreement
-    return 1.0 / (1.0 + math.exp(-z))
+def _load_calibration() -> dict:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).with_name("calibration.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return _DEFAULT_CALIBRATION
+
+
+CALIBRATION = _load_calibration()
+ABSTAIN_BELOW = float(CALIBRATION.get("threshold", 0.5))
+
+
+def features_of(result) -> dict[str, float]:
+    """Evidence that the docs answer the question, from one RetrievalResult."""
+    top = result.hits[0] if result.hits else None
+    agreement = 1.0 if top is not None and top.dense_score is not None and top.lexical_score is not None else 0.0
+    return {
+        "top_dense": float(result.top_dense),
+        "coverage": float(result.coverage),
+        "lexical_per_term": float(result.top_lexical) / max(1, result.query_terms),
+        "agreement": agreement,
+    }
+
+
+def confidence(features: dict[str, float], calibration: dict | None = None) -> float:
+    weights = (calibration or CALIBRATION)["weights"]
+    z = weights["bias"] + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))

@@ -19,6 +19,7 @@ Rules, in the order they matter:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -33,6 +34,31 @@ CountTokens = Callable[[str], int]
 # Sentence ends: . ! ? … followed by space; French puts a space before ! and ?, so the
 # punctuation is what counts, not the next letter's case.
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
+
+
+MIN_LIST_ITEMS = 3  # shorter lists are read as one statement
+# "- Cart abandonment recovery: Triggered by ..." (a short label, then what it is about)
+_LABELLED_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*[^:.!?\n]{2,60}\s?:\s")
+_NEVER_GROUPED = ("list_item", "table", "table_row", "code")
+
+
+def _label_above(blocks: list[Block], position: int) -> str:
+    """The short lead-in right above a list, if any."""
+    if position == 0:
+        return ""
+    previous = blocks[position - 1]
+    text = previous.text.strip()
+    # A label ("Action Campaigns:") or a decision step glued to its list
+    # ("Simple message delivery to an audience? → Use Action or API-triggered Campaigns").
+    glued = previous.binds_next or previous.line_end + 1 == blocks[position].line_start
+    if previous.kind == "paragraph" and len(text) <= 160 and (text.endswith(":") or glued):
+        return " ".join(text.split())
+    return ""
+
+
+def _is_heading_label(label: str) -> bool:
+    """A decision step ("… → Use Journeys") or a bare label ("Action Campaigns:")."""
+    return "→" in label or (label.endswith(":") and len(label.split()) <= 4 and len(label) <= 40)
 
 
 @dataclass(frozen=True)
@@ -82,7 +108,7 @@ class _Section:
     """Chunks of one section (all blocks share heading_path, anchor and section id)."""
 
     def __init__(
-        self, meta: DocumentMeta, blocks: list[Block], count: CountTokens, max_tokens: int, lead_in: list[Block] = ()
+        self, meta: DocumentMeta, blocks: list[Block], count: CountTokens, max_tokens: int, lead_in: list[Block] | None = None
     ):
         self.count = count
         self.max_tokens = max_tokens
@@ -92,7 +118,7 @@ class _Section:
         self.is_faq = first.container == "faq"
         self.question = first if first.kind == "question" else None
         # Lead-ins carried down from a parent section are read first, like on the page.
-        self.blocks = [_as_lead_in(b) for b in lead_in] + [b for b in blocks if b.kind != "question"]
+        self.blocks = [_as_lead_in(b) for b in lead_in or ()] + [b for b in blocks if b.kind != "question"]
         self.context = _context_line(meta, first.heading_path, first.heading_levels)
         # FAQ prose starts with the question, so its context line leaves it out.
         self.faq_context = _context_line(meta, first.heading_path[:-1], first.heading_levels[:-1])
@@ -143,6 +169,47 @@ class _Section:
             else:
                 run.append((index, block))
         out.extend(self._prose_chunks(run))
+        return self._with_list_items(out)
+
+    def _with_list_items(self, drafts: list[ChunkDraft]) -> list[ChunkDraft]:
+        """Each item of a list of three or more is also a chunk of its own (``list_item``).
+
+        Use-case lists and FAQ enumerations pack several distinct facts into one chunk, whose
+        embedding is then an average that matches none of them well. The item chunks share a
+        group with the chunk holding the whole list, so diversity never shows both at the top.
+        Only items that state one fact qualify: "Label: description" items, or items under a
+        lead-in; plain bullet prose stays in its list chunk (and keeps ingest fast).
+        A bold label above the list ("Action Campaigns:") goes into the item's embedded text
+        (it says what the item is about) but not into its text, so line ranges stay exact.
+        """
+        out = list(drafts)
+        for position, block in enumerate(self.blocks):
+            if block.kind != "list" or len(block.items) < MIN_LIST_ITEMS or block.container == "more":
+                continue
+            group = f"list:{block.line_start}"
+            for i, draft in enumerate(out):
+                if draft.kind not in _NEVER_GROUPED and draft.line_start <= block.line_start <= draft.line_end and not draft.group:
+                    out[i] = dataclasses.replace(draft, group=group)
+            label = _label_above(self.blocks, position)
+            for item in block.items:
+                if not (_is_heading_label(label) or _LABELLED_ITEM.match(item.text)):
+                    continue
+                # The text is the item alone, so its line range is exact; the FAQ question and
+                # the label are context, and go into the embedded text only.
+                text = item.text
+                context_text = self._prose_text(f"{label}\n{item.text}" if label else item.text)
+                out.append(
+                    ChunkDraft(
+                        text=text,
+                        embed_text=self._embed(context_text, prose=True),
+                        kind="list_item",
+                        heading_path=self.heading_path,
+                        anchor=self.anchor,
+                        line_start=item.line_start,
+                        line_end=max(item.line_start, item.line_end),
+                        group=group,
+                    )
+                )
         return out
 
     def _draft(self, text, kind, line_start, line_end, *, prose, cells=(), group="") -> ChunkDraft:

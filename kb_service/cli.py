@@ -215,7 +215,7 @@ def ask(
 def eval_(
     file: Path = typer.Argument(..., help="Questions in the ../shared/eval JSONL format."),
     as_json: bool = JsonOption,
-    fusion: str = typer.Option("rrf", "--fusion", help="rrf or weighted (for comparisons)."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="weighted (default) or rrf, for comparisons."),
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
 ) -> None:
@@ -226,9 +226,11 @@ def eval_(
         questions = load_questions(file)
     except (OSError, ValueError) as exc:
         _fail(str(exc))
+    if fusion not in (None, "weighted", "rrf"):
+        _fail(f"--fusion must be 'weighted' or 'rrf', got {fusion!r}")
     kb = _load_kb(config, index)
-    kb.fusion = fusion
-    kb._retriever.fusion = fusion
+    if fusion:
+        kb.retriever.fusion = fusion
     report = evaluate(kb, questions)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report, str(file)))
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 0  # per API key or client address; 0 = off
     request_timeout_s: float = 10.0
     log_questions: bool = False
+    # Threads running searches and answers at once: 2x the cores keeps both busy while one
+    # thread waits for the GIL; more would only queue CPU work inside the threads.
+    worker_threads: int = Field(4, ge=1, le=64)
 
     # Remote mode for the CLI
     url: str | None = None

@@ -116,13 +116,13 @@ def scan_source(source: SourceConfig, link_depth: int, seen: set[tuple[str, str]
                 parsed=parsed,
             )
         )
-        if depth >= link_depth:
-            continue
+        # Links of every read page are checked, so missing targets are counted even at the
+        # depth limit; only pages within the limit are followed.
         for target in _link_targets(path, parsed):
-            if (root / target).is_file():
-                queue.append((target, depth + 1))
-            else:
+            if not (root / target).is_file():
                 scan.missing_links.append((path, target))
+            elif depth < link_depth:
+                queue.append((target, depth + 1))
     return scan
 
 

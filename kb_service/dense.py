@@ -25,7 +25,8 @@ HNSW_EF_SEARCH = 128
 
 # A `rows`-restricted search scores the subset exactly when it is at most this many rows:
 # O(len(rows) * d) is cheaper than a filtered graph walk, and it is exact (a selective
-# IDSelector makes HNSW lose recall). Larger subsets go through faiss with an IDSelector.
+# IDSelector makes HNSW lose recall). Larger subsets go through faiss with an IDSelector
+# (flat: still exact, one scan without copying the subset).
 SUBSET_EXACT_MAX = 20_000
 
 KINDS = ("flat", "hnsw")
@@ -98,14 +99,18 @@ class DenseIndex:
             return empty
         if rows[0] < 0 or rows[-1] >= self.size:
             raise ValueError(f"rows must be within [0, {self.size}), got {rows[0]}..{rows[-1]}")
-        if self.kind == "flat" or rows.size <= SUBSET_EXACT_MAX:
+        if rows.size <= SUBSET_EXACT_MAX:
             return self._exact_subset(q, k, rows)
+        if self.kind == "flat":
+            # Still exact: one scan that skips rows outside the selector (no gather copy).
+            params = faiss.SearchParameters()
+        else:
+            params = faiss.SearchParametersHNSW()
+            # A filter visits fewer useful nodes; widen the beam by the inverse selectivity.
+            widen = self.size / rows.size
+            params.efSearch = int(min(max(self._index.hnsw.efSearch * widen, k), 4096))
         selector = faiss.IDSelectorBatch(rows)
-        params = faiss.SearchParametersHNSW()
         params.sel = selector
-        # A filter visits fewer useful nodes; widen the beam by the inverse selectivity.
-        widen = self.size / rows.size
-        params.efSearch = int(min(max(self._index.hnsw.efSearch * widen, k), 4096))
         return self._faiss_search(q, k, params=params)
 
     def _faiss_search(self, q: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:

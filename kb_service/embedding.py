@@ -75,19 +75,34 @@ class SentenceTransformerEmbedder:
                 if self._model is None:
                     import torch
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
 
                     if self._threads:
                         torch.set_num_threads(self._threads)
                     self._model = SentenceTransformer(self._path, device="cpu", local_files_only=True)
         return self._model
 
+    def _config_value(self, relative: str, key: str) -> int | None:
+        # Read from the model folder's own config, so asking for the window or the dimension
+        # does not load torch (an up-to-date re-ingest must stay fast).
+        import json
+
+        try:
+            return int(json.loads((Path(self._path) / relative).read_text(encoding="utf-8"))[key])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     @property
     def dim(self) -> int:
-        return int(self._load().get_embedding_dimension())
+        value = self._config_value("1_Pooling/config.json", "word_embedding_dimension")
+        return value if value is not None else int(self._load().get_embedding_dimension())
 
     @property
     def max_tokens(self) -> int:
-        return int(self._load().max_seq_length)
+        value = self._config_value("sentence_bert_config.json", "max_seq_length")
+        return value if value is not None else int(self._load().max_seq_length)
 
     def count_tokens(self, text: str) -> int:
         # The fast tokenizer alone is cheap; avoid special tokens so the count is of the text.

@@ -55,8 +55,18 @@ class NothingToIndex(RuntimeError):
     """No page could be read from any source."""
 
 
+def chunker_version() -> str:
+    """A digest of the parser and chunker source: editing either re-chunks every page."""
+    from . import chunking, markdown
+
+    digest = hashlib.sha256()
+    for module in (markdown, chunking):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def chunking_params(embedder: Embedder) -> dict:
-    return {"max_tokens": embedder.max_tokens, "chunker": "section-aware-v1"}
+    return {"max_tokens": embedder.max_tokens, "chunker": chunker_version()}
 
 
 def _chunk_id(lang: str, path: str, anchor: str, kind: str, text: str) -> str:
@@ -188,9 +198,10 @@ def ingest(
         )
         if unchanged:
             report.up_to_date = True
-            report.chunks = int(previous.get("counts", {}).get("chunks", 0))
-            report.chunks_by_kind = previous.get("counts", {}).get("by_kind", {})
-            report.chunks_by_lang = previous.get("counts", {}).get("by_lang", {})
+            counts = previous.get("chunk_counts", {})
+            report.chunks = int(counts.get("total", 0))
+            report.chunks_by_kind = counts.get("by_kind", {})
+            report.chunks_by_lang = counts.get("by_lang", {})
             report.reused = report.chunks
             report.seconds = time.perf_counter() - started
             return report

@@ -24,6 +24,10 @@ from .retrieval import HybridRetriever, RetrievalResult
 from .types import Answer, Hit
 
 ONNX_DIR = "onnx"
+# For "which approach?" questions, chunks that recommend an approach (decision rows, use
+# cases) are preferred by this factor over chunks that merely mention one. Chosen on our own
+# questions; see README "Retrieval choices".
+RECOMMENDING_BOOST = 1.25
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class KnowledgeBase:
         query_backend: str = "onnx",
         onnx_quantize: str = "none",
         threads: int = 2,
-        fusion: str = "rrf",
+        fusion: str = "weighted",
         embedder=None,
     ) -> None:
         self.index_root = Path(index_root)
@@ -105,6 +109,7 @@ class KnowledgeBase:
         self._index: LoadedIndex | None = None
         self._retriever: HybridRetriever | None = None
         self._cache = _QuestionCache()
+        self._recommending: dict[str, float] = {}
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -113,6 +118,7 @@ class KnowledgeBase:
         index = load_index(self.index_root, verify=True)
         self._index = index
         self._retriever = HybridRetriever(index, fusion=self.fusion)
+        self._recommending = {c.chunk_id: RECOMMENDING_BOOST for c in index.chunks if answering.is_recommending(c)}
         if self._embedder is None:
             self._embedder = make_query_embedder(
                 self.index_root, index.manifest["model"], self.query_backend, self.threads, self.onnx_quantize
@@ -159,6 +165,7 @@ class KnowledgeBase:
 
     def _retrieve(self, query: str, *, k: int, lang: str | None, path_prefix: str | None) -> RetrievalResult:
         retriever = self.retriever  # one index for the whole request, even across a reload
+        boost = self._recommending if answering.is_approach_question(query) else None
         return retriever.retrieve(
             query,
             self.embed_query(query),
@@ -166,6 +173,7 @@ class KnowledgeBase:
             k=k,
             path_prefix=path_prefix,
             strict_lang=lang is not None,
+            boost=boost,
         )
 
     def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:
@@ -215,9 +223,11 @@ class KnowledgeBase:
     def _confidence(self, query: str, result: RetrievalResult) -> float:
         if not result.hits:
             return 0.0
-        top = result.hits[0]
-        agreement = 1.0 if (top.dense_score is not None and top.lexical_score is not None) else 0.0
-        return answering.confidence(result.top_dense, result.coverage, agreement)
+        return answering.confidence(answering.features_of(result))
+
+    def retrieve_for(self, question: str, *, lang: str | None = None, k: int = 10) -> RetrievalResult:
+        """The raw retrieval behind ``ask`` (used by calibration and diagnostics)."""
+        return self._retrieve(question, k=k, lang=lang, path_prefix=None)
 
     def chat(self, messages: Sequence[dict], *, k: int = 5, lang: str | None = None) -> Answer:
         """Answer the last user message in the light of the earlier user turns."""

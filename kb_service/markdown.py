@@ -836,6 +836,8 @@ def _tidy(text: str) -> str:
     """Entity-decode, drop invisible characters, collapse spaces, trim every line."""
     text = _ZERO_WIDTH_RE.sub("", html.unescape(text))
     lines = [re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in text.split("\n")]
+    # A dropped image or tag can leave "word ." behind; French spacing (" :", " ?") stays.
+    lines = [re.sub(r"(?<=\S) +(?=[.,](?:\s|$))", "", line) for line in lines]
     text = "\n".join(lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 

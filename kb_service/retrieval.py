@@ -12,11 +12,16 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .index import LoadedIndex
+from .lexical import analyze
 from .types import Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
 CANDIDATES = 40  # per retriever; the corpus is small, so this covers every plausible chunk
-DUPLICATE_COSINE = 0.92  # two chunks this close say the same thing (a row and its paraphrase)
+DUPLICATE_COSINE = 0.92
+# Share of the dense score in weighted fusion, per language. all-MiniLM-L6-v2 was trained on
+# English: its French vectors are noisier, so French leans on BM25 with French stemming.
+# Chosen on our own questions (eval/questions.jsonl); see README "Retrieval choices".
+DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}  # two chunks this close say the same thing (a row and its paraphrase)
 
 
 def reciprocal_rank_fusion(
@@ -81,6 +86,46 @@ def diversify(
     return chosen + deferred
 
 
+def fold_items_into_parents(
+    fused: Mapping[str, float], parent_of: Mapping[str, str]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Small-to-big: a list item found is reported as the chunk holding the whole list.
+
+    The parent takes the best score of itself and its items; ``focus`` remembers which item
+    earned it, so the answer can quote that item. Items without a parent stay as they are.
+    """
+    folded: dict[str, float] = {}
+    focus: dict[str, str] = {}
+    for key, score in fused.items():
+        parent = parent_of.get(key)
+        if parent is None:
+            if score > folded.get(key, float("-inf")):
+                folded[key] = score
+                focus.pop(key, None)
+            continue
+        if score > folded.get(parent, float("-inf")):
+            folded[parent] = score
+            focus[parent] = key
+    return folded, focus
+
+
+def _item_parents(chunks: Sequence) -> dict[str, str]:
+    """list_item chunk id -> id of the chunk (same page and section) whose lines contain it."""
+    holders: dict[tuple, list] = {}
+    for chunk in chunks:
+        if chunk.kind not in ("list_item", "table", "table_row", "code"):
+            holders.setdefault((chunk.lang, chunk.path, chunk.heading_path), []).append(chunk)
+    parents: dict[str, str] = {}
+    for chunk in chunks:
+        if chunk.kind != "list_item":
+            continue
+        for holder in holders.get((chunk.lang, chunk.path, chunk.heading_path), ()):
+            if holder.line_start <= chunk.line_start and chunk.line_end <= holder.line_end:
+                parents[chunk.chunk_id] = holder.chunk_id
+                break
+    return parents
+
+
 @dataclass(frozen=True)
 class RetrievalResult:
     hits: list[Hit]
@@ -88,16 +133,21 @@ class RetrievalResult:
     top_dense: float  # best cosine in the searched rows (before filters were relaxed)
     top_lexical: float  # best raw BM25 score
     coverage: float  # share of the question's content terms found in the corpus vocabulary
+    query_terms: int = 0  # distinct analysed terms in the question
 
 
 class HybridRetriever:
     """Dense + lexical retrieval over one loaded index."""
 
-    def __init__(self, index: LoadedIndex, *, fusion: str = "rrf") -> None:
+    def __init__(
+        self, index: LoadedIndex, *, fusion: str = "weighted", dense_weight: Mapping[str, float] | None = None
+    ) -> None:
         self.index = index
         self.fusion = fusion
+        self.dense_weight = dict(dense_weight or DENSE_WEIGHT)
         self._ids = [chunk.chunk_id for chunk in index.chunks]
         self._row = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
+        self._parent_of = _item_parents(index.chunks)
         self._rows_by_lang = {
             lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
             for lang in {c.lang for c in index.chunks}
@@ -148,6 +198,7 @@ class HybridRetriever:
         k: int = 10,
         path_prefix: str | None = None,
         strict_lang: bool = False,
+        boost: Mapping[str, float] | None = None,
     ) -> RetrievalResult:
         """Top ``k`` hits for ``question`` (whose embedding is ``vector``) in ``lang``.
 
@@ -165,11 +216,14 @@ class HybridRetriever:
         dense = self._dense(vector, allowed)
         lexical = self._lexical(question, search_lang, allowed)
         if self.fusion == "weighted":
-            fused = weighted_score_fusion(dense, lexical)
+            fused = weighted_score_fusion(dense, lexical, dense_weight=self.dense_weight.get(search_lang, 0.5))
         else:
             fused = reciprocal_rank_fusion(
                 [sorted(dense, key=dense.get, reverse=True), sorted(lexical, key=lexical.get, reverse=True)]
             )
+        if boost:
+            fused = {key: score * boost.get(key, 1.0) for key, score in fused.items()}
+        fused, focus = fold_items_into_parents(fused, self._parent_of)
         ranked = sorted(fused, key=lambda key: (-fused[key], key))
         vectors = self.index.vectors
         row = self._row
@@ -182,8 +236,9 @@ class HybridRetriever:
             Hit(
                 chunk=self.index.chunks[row[key]],
                 score=round(fused[key], 6),
-                dense_score=dense.get(key),
-                lexical_score=lexical.get(key),
+                dense_score=dense.get(focus.get(key, key), dense.get(key)),
+                lexical_score=lexical.get(focus.get(key, key), lexical.get(key)),
+                focus=self.index.chunks[row[focus[key]]].text if key in focus else None,
             )
             for key in ordered[:k]
         ]
@@ -193,6 +248,7 @@ class HybridRetriever:
             top_dense=max(dense.values(), default=0.0),
             top_lexical=max(lexical.values(), default=0.0),
             coverage=self.coverage(question, search_lang),
+            query_terms=len(set(analyze(question, search_lang))) if search_lang in ("en", "fr") else 0,
         )
 
 

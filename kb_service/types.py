@@ -9,8 +9,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # Kinds of chunk the chunker emits. ``table`` is a whole table kept retrievable as one unit;
-# ``table_row`` is one body row rendered as "Header: cell | Header: cell".
-CHUNK_KINDS = ("paragraph", "list", "table", "table_row", "faq", "code", "callout", "section")
+# ``table_row`` is one body row rendered as "Header: cell | Header: cell"; ``list_item`` is one
+# item of a list that is also kept whole in another chunk.
+CHUNK_KINDS = ("paragraph", "list", "list_item", "table", "table_row", "faq", "code", "callout", "section")
 
 LANGUAGES = ("en", "fr")
 
@@ -89,6 +90,9 @@ class Hit:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    # When the chunk was found through one of its list items, that item's text: the part of
+    # the chunk that matched, which the answer quotes first.
+    focus: str | None = None
 
 
 @dataclass(frozen=True)

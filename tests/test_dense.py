@@ -91,10 +91,11 @@ def test_rows_restriction(vectors, kind):
         index.search(query, 3, rows=np.array([300]))
 
 
-def test_hnsw_rows_restriction_through_faiss_selector(vectors, monkeypatch):
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_rows_restriction_through_faiss_selector(vectors, kind, monkeypatch):
     # Force the IDSelector path (used for large subsets) on a small index.
     monkeypatch.setattr(dense_module, "SUBSET_EXACT_MAX", 0)
-    index = DenseIndex.build(vectors, kind="hnsw")
+    index = DenseIndex.build(vectors, kind=kind)
     allowed = np.arange(0, 300, 3)
     query = vectors[30]
     scores, rows = index.search(query, 5, rows=allowed)

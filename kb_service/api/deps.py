@@ -1,0 +1,170 @@
+"""The serving state and the dependencies routes use: the current index, the settings, and
+``run_cpu`` to run searches and answers in the worker threads with a timeout.
+
+The knowledge base is swapped as a whole (``Serving``) on reload; each request takes the
+current one once, at its start, so an in-flight request finishes on the index it began with.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated, Any, Callable, TypeVar
+
+import anyio
+import anyio.to_thread
+from fastapi import Depends, Request
+
+from ..config import Settings
+from ..index import IndexLoadError, read_manifest
+from ..kb import KnowledgeBase
+from .errors import ApiError
+from .metrics import Metrics
+from .security import RateLimiter
+
+log = logging.getLogger("kb_service.api")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """One loaded and warmed knowledge base, with the views that never change for it."""
+
+    kb: KnowledgeBase
+    documents: list[dict]
+    info: dict
+
+
+class Service:
+    """Everything one app instance serves: settings, metrics, the current index, the limits."""
+
+    def __init__(self, settings: Settings, kb: KnowledgeBase | None = None) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        # Keys as bytes once, for hmac.compare_digest on every request.
+        self.api_keys = [k.encode("utf-8") for k in settings.api_key_list]
+        self.admin_keys = [settings.admin_key.encode("utf-8")] if settings.admin_key else []
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.serving: Serving | None = None
+        self.load_error: str | None = None
+        self.loaded = threading.Event()  # set once the start-up load has ended, either way
+        self._initial_kb = kb
+        self.limiter: anyio.CapacityLimiter | None = None  # made in the lifespan, on the loop
+        self.reload_lock: anyio.Lock | None = None
+
+    # ---- start-up -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create the loop-bound objects, then load and warm the index in the background."""
+        self.limiter = anyio.CapacityLimiter(self.settings.worker_threads)
+        self.reload_lock = anyio.Lock()
+        # A daemon thread, so that stopping the server never waits for a slow load.
+        threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
+
+    def _load_at_start(self) -> None:
+        started = time.perf_counter()
+        try:
+            kb = self._initial_kb if self._initial_kb is not None else self._new_kb().load()
+            kb.warm_up()
+            self._publish(kb)
+            log.info("index ready", extra={"fields": {"event": "ready", "ms": _ms(started), **_summary(self.serving)}})
+        except IndexLoadError as exc:
+            self.load_error = str(exc)
+            log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": str(exc)}})
+        except Exception:
+            self.load_error = "the index could not be loaded (unexpected error, see the server log)"
+            log.exception("index load failed", extra={"fields": {"event": "index_unavailable"}})
+        finally:
+            self.loaded.set()
+
+    def _new_kb(self, embedder: Any = None) -> KnowledgeBase:
+        s = self.settings
+        return KnowledgeBase(s.index, query_backend=s.query_backend, onnx_quantize=s.onnx_quantize,
+                             threads=s.threads, embedder=embedder)
+
+    def _publish(self, kb: KnowledgeBase) -> Serving:
+        serving = Serving(kb=kb, documents=kb.documents(), info=kb.info())
+        counts = serving.info.get("counts") or {}
+        self.metrics.index_chunks.set(counts.get("total", 0))
+        self.metrics.index_documents.set(len(serving.documents))
+        self.serving = serving  # one reference assignment: requests see the old or the new
+        self.load_error = None
+        return serving
+
+    # ---- reload -------------------------------------------------------------------------
+
+    def reload(self) -> Serving:
+        """Load the index on disk again and swap it in (called in a worker thread, serialised).
+
+        Reuses the loaded query embedder when the new index was built with the same model,
+        so a reload costs the index load and a warm-up, not a model load.
+        """
+        manifest = read_manifest(self.settings.index)
+        if manifest is None:
+            raise IndexLoadError(f"no index at {self.settings.index}: run `kb ingest`")
+        embedder = None
+        if self.serving is not None:
+            # KnowledgeBase has no public accessor for its embedder; read it defensively.
+            current = getattr(self.serving.kb, "_embedder", None)
+            if current is not None and getattr(current, "name", None) == manifest.get("model"):
+                embedder = current
+        kb = self._new_kb(embedder).load()
+        kb.warm_up()
+        return self._publish(kb)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def _summary(serving: Serving | None) -> dict:
+    if serving is None:
+        return {}
+    return {"build": serving.info.get("build"), "documents": len(serving.documents),
+            "chunks": (serving.info.get("counts") or {}).get("total")}
+
+
+# ---- dependencies ----------------------------------------------------------------------------
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.service
+
+
+async def current_serving(request: Request) -> Serving:
+    """The index to answer this request with, taken once; 503 while none is usable."""
+    service: Service = request.app.state.service
+    serving = service.serving
+    if serving is None:
+        if service.load_error:
+            raise ApiError(503, "index_unavailable", service.load_error, {"Retry-After": "30"})
+        raise ApiError(503, "not_ready", "the index is still loading: retry in a moment", {"Retry-After": "1"})
+    return serving
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+ServingDep = Annotated[Serving, Depends(current_serving)]
+
+
+async def run_cpu(service: Service, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` in a worker thread (at most ``worker_threads`` at once), within the timeout.
+
+    On timeout the thread is abandoned (Python threads cannot be killed): it finishes its
+    search in the background while the client gets 504.
+    """
+    timeout = service.settings.request_timeout_s
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True,
+                                                  limiter=service.limiter)
+    except TimeoutError:
+        raise ApiError(504, "timeout", f"the request took longer than {timeout:g} s (request_timeout_s)") from None
+
+
+def note_question(request: Request, text: str) -> None:
+    """Keep the question for the request log line, only when ``log_questions`` is on."""
+    if request.app.state.service.settings.log_questions:
+        request.scope["kb.question"] = text

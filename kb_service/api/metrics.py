@@ -1,0 +1,37 @@
+"""Prometheus metrics with one registry per app, so tests can build many apps side by side."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+# Answers take milliseconds; the buckets resolve 1 ms … 2.5 s rather than the default 5 ms … 10 s.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("kb_requests", "HTTP requests answered.", ["route", "method", "status"], registry=r)
+        self.duration = Histogram("kb_request_duration_seconds", "Time to answer a request, by route.", ["route"],
+                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.abstentions = Counter("kb_abstentions", "Answers where the docs did not cover the question.", registry=r)
+        self.index_chunks = Gauge("kb_index_chunks", "Chunks in the index being served.", registry=r)
+        self.index_documents = Gauge("kb_index_documents", "Documents in the index being served.", registry=r)
+        self.reloads = Counter("kb_reloads", "Index reloads, by result.", ["result"], registry=r)
+        self.rejected = Counter("kb_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
+        # Children created up front so every series is exported from the start (rate() needs a 0).
+        for reason in ("overload", "rate_limit", "auth"):
+            self.rejected.labels(reason)
+        for result in ("success", "failure"):
+            self.reloads.labels(result)
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.duration.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

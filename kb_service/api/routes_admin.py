@@ -1,0 +1,74 @@
+"""Operations: liveness, readiness, metrics (all open) and index reload (admin key)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends
+from starlette.responses import Response
+
+from ..index import IndexLoadError
+from .deps import ServiceDep, log
+from .errors import ApiError
+from .metrics import CONTENT_TYPE
+from .schemas import ReloadPublic, StatusPublic, error_responses
+from .security import require_admin
+from .streaming import FastJSONResponse
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=StatusPublic)
+async def healthz() -> FastJSONResponse:
+    """Liveness: 200 while the process runs, even before the index is loaded."""
+    return FastJSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", response_model=StatusPublic, responses=error_responses(503))
+async def readyz(service: ServiceDep) -> FastJSONResponse:
+    """Readiness: 200 once the index is loaded and warmed; 503 before, or if it cannot load."""
+    if service.serving is not None:
+        return FastJSONResponse({"status": "ready"})
+    if service.load_error:
+        return FastJSONResponse({"status": "unavailable",
+                                 "error": {"code": "index_unavailable", "message": service.load_error}},
+                                status_code=503, headers={"Retry-After": "30"})
+    return FastJSONResponse({"status": "loading",
+                             "error": {"code": "not_ready", "message": "the index is still loading"}},
+                            status_code=503, headers={"Retry-After": "1"})
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format."}})
+async def metrics(service: ServiceDep) -> Response:
+    """Prometheus metrics: requests, latency per route, abstentions, index size, reloads, rejections."""
+    return Response(service.metrics.render(), media_type=CONTENT_TYPE)
+
+
+@router.post("/v1/admin/reload", response_model=ReloadPublic, dependencies=[Depends(require_admin)],
+             responses=error_responses(401, 403, 409), tags=["admin"])
+async def reload_index(service: ServiceDep) -> FastJSONResponse:
+    """Load the index from disk again (after `kb ingest`) and swap it in without downtime.
+
+    Requests already running finish on the previous index. Reloads are serialised. If the
+    new index cannot be loaded the previous one keeps serving and the answer is 409
+    `reload_failed` with the reason.
+    """
+    assert service.reload_lock is not None
+    async with service.reload_lock:
+        started = time.perf_counter()
+        try:
+            serving = await anyio.to_thread.run_sync(service.reload)
+        except Exception as exc:
+            service.metrics.reloads.labels("failure").inc()
+            if not isinstance(exc, IndexLoadError):
+                raise  # unexpected: 500 internal_error, logged with its traceback
+            log.error("reload failed", extra={"fields": {"event": "reload_failed", "error": str(exc)}})
+            raise ApiError(409, "reload_failed", f"{exc}; the previous index is still being served") from None
+        service.metrics.reloads.labels("success").inc()
+    took_ms = round((time.perf_counter() - started) * 1000, 1)
+    counts = serving.info.get("counts") or {}
+    log.info("reloaded", extra={"fields": {"event": "reloaded", "build": serving.info.get("build"), "ms": took_ms}})
+    return FastJSONResponse({"status": "reloaded", "build": serving.info.get("build"), "chunks": counts.get("total", 0),
+                             "documents": len(serving.documents), "took_ms": took_ms})

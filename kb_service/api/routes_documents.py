@@ -1,0 +1,46 @@
+"""The corpus as indexed: documents, one page's outline, and the index summary.
+
+Everything here reads the loaded index only, never the file system, so no path in a URL
+can reach a file: a page that is not in the index is 404 whatever its path says.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from .deps import ServiceDep, ServingDep, run_cpu
+from .errors import ApiError
+from .schemas import DocumentsPublic, IndexInfoPublic, OutlinePublic, error_responses
+from .security import require_client
+from .streaming import FastJSONResponse
+
+router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(require_client)])
+
+
+@router.get("/documents", response_model=DocumentsPublic, responses=error_responses(401, 429, 503))
+async def list_documents(serving: ServingDep) -> FastJSONResponse:
+    """Every indexed page: path, language, title, public URL and number of chunks."""
+    return FastJSONResponse({"documents": serving.documents})
+
+
+@router.get("/documents/{lang}/{path:path}", response_model=OutlinePublic,
+            responses=error_responses(401, 404, 429, 503))
+async def document_outline(lang: str, path: str, service: ServiceDep, serving: ServingDep) -> FastJSONResponse:
+    """One page's sections in document order (heading path, anchor, URL, line range).
+
+    `path` is the page's path as listed by `/v1/documents`, e.g.
+    `help/using/start/journeys-vs-campaigns.md`.
+    """
+    outline = None
+    if lang in ("en", "fr") and len(path) <= 1000:
+        outline = await run_cpu(service, serving.kb.outline, lang, path)
+    if outline is None:
+        raise ApiError(404, "document_not_found",
+                       f"no document {lang}/{path[:200]} in the index: see /v1/documents for the indexed pages")
+    return FastJSONResponse(outline)
+
+
+@router.get("/index", response_model=IndexInfoPublic, responses=error_responses(401, 429, 503))
+async def index_info(serving: ServingDep) -> FastJSONResponse:
+    """The index being served: model, build, counts by kind and language, query backend."""
+    return FastJSONResponse(serving.info)

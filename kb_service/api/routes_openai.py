@@ -1,0 +1,108 @@
+"""OpenAI Chat Completions compatibility, so existing chat clients can use kb unmodified.
+
+Any ``model`` name is accepted (clients hard-code one) and the answer always comes from
+``kb``. System and developer messages are ignored; sampling parameters are accepted and
+ignored. The answer carries "[n]" references and a "Sources:" list; structured citations
+are in an extra top-level ``citations`` field (on the final chunk when streaming).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from ..types import Answer
+from ..views import _where, answer_view
+from .deps import ServiceDep, ServingDep
+from .errors import ApiError
+from .routes_chat import answer_conversation, checked_conversation
+from .schemas import ChatCompletionPublic, ChatCompletionRequest, ModelListPublic, ModelPublic, error_responses
+from .security import require_client
+from .streaming import FastJSONResponse, event_stream, sse_data, word_groups
+
+router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_client)])
+
+MODEL = "kb"
+_CREATED = int(time.time())  # the "created" date of the model, as OpenAI lists it
+
+
+def _model_card() -> dict:
+    return {"id": MODEL, "object": "model", "created": _CREATED, "owned_by": "kb"}
+
+
+def completion_text(view: dict) -> str:
+    """The answer, then "[n] title › heading — url" per citation (or the closest sections)."""
+    lines = [view["answer"]]
+    if view["citations"]:
+        lines += ["", "Sources:"] + [f"[{c['number']}] {_where(c)} — {c['url']}" for c in view["citations"]]
+    elif view["see_also"]:
+        lines += ["", "Closest sections:"] + [f"- {_where(h)} — {h['url']}" for h in view["see_also"]]
+    return "\n".join(lines)
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@router.get("/models", response_model=ModelListPublic, responses=error_responses(401, 429))
+async def list_models() -> FastJSONResponse:
+    """The models this server answers with: only `kb`."""
+    return FastJSONResponse({"object": "list", "data": [_model_card()]})
+
+
+@router.get("/models/{model}", response_model=ModelPublic, responses=error_responses(401, 404, 429))
+async def get_model(model: str) -> FastJSONResponse:
+    """One model: `kb`."""
+    if model != MODEL:
+        raise ApiError(404, "model_not_found", f"no model {model!r}: this server has only {MODEL!r}")
+    return FastJSONResponse(_model_card())
+
+
+@router.post("/chat/completions", response_model=ChatCompletionPublic,
+             responses=error_responses(400, 401, 413, 415, 422, 429, 503, 504))
+async def chat_completions(body: ChatCompletionRequest, request: Request, service: ServiceDep,
+                           serving: ServingDep) -> Response:
+    """OpenAI-compatible chat completion, answered from the docs.
+
+    Works with the official `openai` clients (`base_url=http://host:port/v1`). The last user
+    message is answered in the light of the earlier user turns; system, developer and tool
+    messages are ignored. `stream: true` sends `chat.completion.chunk` objects as
+    `data:` lines and ends with `data: [DONE]`; `stream_options.include_usage` adds a usage
+    chunk. Usage counts are approximate (words, not tokens).
+    """
+    turns = [(m.role, m.text()) for m in body.messages]
+    messages = checked_conversation(turns, service.settings)
+    answer: Answer = await answer_conversation(request, service, serving.kb, messages, k=5, lang=None)
+    view = answer_view(answer)
+    content = completion_text(view)
+    prompt_words = sum(_words(text) for _, text in turns)
+    usage = {"prompt_tokens": prompt_words, "completion_tokens": _words(content),
+             "total_tokens": prompt_words + _words(content)}
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if not body.stream:
+        return FastJSONResponse({
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": usage,
+            "citations": view["citations"],
+        })
+
+    def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
+        return sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra})
+
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in word_groups(content)]
+    events.append(chunk({}, "stop", citations=view["citations"]))
+    if (body.stream_options or {}).get("include_usage"):
+        events.append(sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                                "model": MODEL, "choices": [], "usage": usage}))
+    events.append(b"data: [DONE]\n\n")
+    return event_stream(events)

@@ -1,0 +1,61 @@
+"""Response bodies: orjson for plain JSON, Server-Sent Events for streamed answers.
+
+Answers are computed whole (extractive answers take milliseconds) and then streamed in
+word groups, so a streaming client sees the same text, and errors still arrive as one
+JSON error response before any event is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, AsyncIterator, Iterable
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+
+WORDS_PER_PIECE = 6
+_WORD = re.compile(r"\S+\s*")
+
+
+class FastJSONResponse(Response):
+    """JSON rendered by orjson: the hot-path response of every route."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def word_groups(text: str, size: int = WORDS_PER_PIECE) -> list[str]:
+    """``text`` cut into pieces of ``size`` words; the pieces join back to ``text`` exactly."""
+    words = _WORD.findall(text)
+    if not words:
+        return [text] if text else []
+    lead = text[: len(text) - len(text.lstrip())]
+    pieces = ["".join(words[i : i + size]) for i in range(0, len(words), size)]
+    pieces[0] = lead + pieces[0]
+    return pieces
+
+
+def sse_event(event: str, data: Any) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def sse_data(data: Any) -> bytes:
+    """An unnamed event, as OpenAI streams use (``data: {...}``)."""
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    return b"data: " + payload + b"\n\n"
+
+
+async def _iterate(events: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
+
+
+def event_stream(events: Iterable[bytes]) -> StreamingResponse:
+    return StreamingResponse(
+        _iterate(events),
+        media_type="text/event-stream",
+        # No caching, and no buffering by a reverse proxy (nginx honours X-Accel-Buffering).
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

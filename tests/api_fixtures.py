@@ -1,0 +1,224 @@
+"""Fixtures for the API tests: the real corpus index (built once per session), the real
+KnowledgeBase, apps run through TestClient with their lifespan, and a real uvicorn server.
+
+Loaded by the API test modules with ``pytest_plugins = ["api_fixtures"]``, so that the
+session-scoped index and knowledge base are built once for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from kb_service.api.app import create_app
+from kb_service.config import Settings, load_settings
+from kb_service.kb import KnowledgeBase
+
+REPO = Path(__file__).resolve().parents[1]
+LOAD_TIMEOUT_S = 180  # an upper bound for loading the model and the index, not a sleep
+
+
+@pytest.fixture(scope="session")
+def api_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real corpus index: KB_TEST_INDEX if set, else built once (about 30 s) like `kb ingest`."""
+    given = os.environ.get("KB_TEST_INDEX")
+    if given:
+        return Path(given).resolve()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from kb_service.embedding import SentenceTransformerEmbedder
+    from kb_service.ingest import ingest
+    from kb_service.kb import ensure_onnx_export
+
+    settings = load_settings()
+    root = tmp_path_factory.mktemp("kb-index")
+    sources = [s for s in settings.sources if s.root.is_dir()]
+    embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+    ingest(sources=sources, link_depth=settings.link_depth, index_root=root, embedder=embedder)
+    if settings.query_backend == "onnx":
+        ensure_onnx_export(root, settings.model, settings.onnx_quantize)
+    return root
+
+
+def api_settings(index: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: everything that guards access is explicit, not from the env."""
+    values: dict[str, Any] = {
+        "index": index,
+        "admin_key": None,
+        "api_keys": None,
+        "cors_origins": "",
+        "rate_limit_per_minute": 0,
+        "log_questions": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def shared_kb(api_index: Path) -> KnowledgeBase:
+    """One loaded and warmed KnowledgeBase for every app that does not need its own."""
+    settings = api_settings(api_index)
+    kb = KnowledgeBase(api_index, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
+                       threads=settings.threads).load()
+    kb.warm_up()
+    return kb
+
+
+@contextmanager
+def running_app(settings: Settings, kb: Any = None, wait: bool = True) -> Iterator[TestClient]:
+    """The real app with its lifespan run; waits until the start-up load has ended."""
+    app = create_app(settings, kb=kb)
+    with TestClient(app) as client:
+        if wait:
+            assert app.state.service.loaded.wait(LOAD_TIMEOUT_S), "the index did not load in time"
+        yield client
+
+
+@pytest.fixture
+def make_client(api_index: Path, shared_kb: KnowledgeBase) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(kb=..., **settings)``: a started app serving ``shared_kb`` by default."""
+    with ExitStack() as stack:
+
+        def make(kb: Any = shared_kb, wait: bool = True, **overrides: Any) -> TestClient:
+            overrides.setdefault("index", api_index)
+            return stack.enter_context(running_app(api_settings(**overrides), kb=kb, wait=wait))
+
+        yield make
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def assert_error(response, status: int, code: str, *words: str) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == code, error
+    assert error["request_id"] == response.headers["x-request-id"]
+    for word in words:
+        assert word in error["message"], error["message"]
+    return error
+
+
+class BlockingKB:
+    """A real KnowledgeBase whose ask/chat/search wait on a threading.Event.
+
+    Only for tests about the server's own machinery (in-flight limit, timeouts, reload
+    while a request runs): it makes "a request is in progress" a state the test controls,
+    instead of hoping a real query is slow enough.
+    """
+
+    def __init__(self, kb: KnowledgeBase, block_warm_up: bool = False) -> None:
+        self._kb = kb
+        self.entered = threading.Event()  # set when a query has started
+        self.release = threading.Event()  # set by the test to let queries finish
+        self._block_warm_up = block_warm_up
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kb, name)
+
+    def _wait(self) -> None:
+        self.entered.set()
+        assert self.release.wait(LOAD_TIMEOUT_S), "the test never released the blocked query"
+
+    def warm_up(self) -> None:
+        if self._block_warm_up:
+            self._wait()
+        self._kb.warm_up()
+
+    def ask(self, *args: Any, **kwargs: Any):
+        self._wait()
+        return self._kb.ask(*args, **kwargs)
+
+    def chat(self, *args: Any, **kwargs: Any):
+        self._wait()
+        return self._kb.chat(*args, **kwargs)
+
+    def search(self, *args: Any, **kwargs: Any):
+        self._wait()
+        return self._kb.search(*args, **kwargs)
+
+
+def copy_index(src: Path, dst: Path) -> Path:
+    """A private copy of an index (builds, CURRENT, ONNX export) that a test may change."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ingest.lock", ".tmp-*"))
+    return dst
+
+
+# ---- a real server ---------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, url: str, process: subprocess.Popen, log_path: Path, env: dict[str, str]) -> None:
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+        self.env = env
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+@contextmanager
+def uvicorn_server(index: Path, tmp: Path, **env_overrides: str) -> Iterator[Server]:
+    """``uvicorn kb_service.api.app:create_app --factory`` on 127.0.0.1, on a port the OS picked.
+
+    The listening socket is bound here and handed to uvicorn (``--fd``), so there is no race
+    for the port; readiness is polled on /readyz a bounded number of times.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env.update({"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "KB_INDEX": str(index)})
+    env.update(env_overrides)
+    log_path = tmp / f"uvicorn-{port}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "kb_service.api.app:create_app", "--factory", "--fd", str(sock.fileno()),
+             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+            cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, pass_fds=[sock.fileno()],
+        )
+    sock.close()
+    server = Server(f"http://127.0.0.1:{port}", process, log_path, env)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(server: Server, attempts: int = 1800, interval_s: float = 0.1) -> None:
+    for _ in range(attempts):
+        if server.process.poll() is not None:
+            raise AssertionError(f"uvicorn exited with {server.process.returncode}:\n{server.log()}")
+        try:
+            response = httpx.get(server.url + "/readyz", timeout=5.0)
+        except httpx.TransportError:
+            response = None
+        if response is not None and response.status_code == 200:
+            return
+        if response is not None and response.json().get("status") == "unavailable":
+            raise AssertionError(f"the server cannot load its index: {response.text}")
+        time.sleep(interval_s)  # poll interval, not a synchronisation: readiness is checked above
+    raise AssertionError(f"the server was not ready after {attempts} polls:\n{server.log()}")
