@@ -386,7 +386,9 @@ def abstention_text(lang: str) -> str:
 # A logistic model over retrieval evidence. The coefficients are fitted by
 # scripts/calibrate.py on our own in-scope and out-of-scope questions (eval/) and stored in
 # calibration.json beside this file; these defaults are only used if that file is missing.
-FEATURES = ["top_dense", "coverage", "lexical_per_term", "agreement"]
+FEATURES = [
+    "top_dense", "coverage", "lexical_per_term", "agreement", "unknown_terms", "unknown_names", "top_coverage", "french",
+]
 _DEFAULT_CALIBRATION = {
     "weights": {"bias": -9.0, "top_dense": 12.0, "coverage": 4.0, "lexical_per_term": 0.0, "agreement": 1.0},
     "threshold": 0.5,
@@ -417,6 +419,13 @@ def features_of(result) -> dict[str, float]:
         "coverage": float(result.coverage),
         "lexical_per_term": float(result.top_lexical) / max(1, result.query_terms),
         "agreement": agreement,
+        # Words the docs never use ("Kubernetes", "Salesforce", "crêpes") mark a question
+        # about something else; the count matters more than the share for long questions.
+        "unknown_terms": float(round(result.query_terms * (1.0 - result.coverage))),
+        "unknown_names": float(result.unknown_names),
+        "top_coverage": float(result.top_coverage),
+        # The embedding model is English-only: French cosines run higher for unrelated text.
+        "french": 1.0 if result.lang == "fr" else 0.0,
     }
 
 

@@ -6,6 +6,8 @@ rankings; ``HybridRetriever`` only gathers candidates from the loaded index.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -21,7 +23,8 @@ DUPLICATE_COSINE = 0.92
 # Share of the dense score in weighted fusion, per language. all-MiniLM-L6-v2 was trained on
 # English: its French vectors are noisier, so French leans on BM25 with French stemming.
 # Chosen on our own questions (eval/questions.jsonl); see README "Retrieval choices".
-DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}  # two chunks this close say the same thing (a row and its paraphrase)
+DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")  # two chunks this close say the same thing (a row and its paraphrase)
 
 
 def reciprocal_rank_fusion(
@@ -134,6 +137,8 @@ class RetrievalResult:
     top_lexical: float  # best raw BM25 score
     coverage: float  # share of the question's content terms found in the corpus vocabulary
     query_terms: int = 0  # distinct analysed terms in the question
+    unknown_names: int = 0  # capitalised words (names, acronyms) the docs never use
+    top_coverage: float = 0.0  # IDF-weighted share of the question's terms found in the top 3 hits
 
 
 class HybridRetriever:
@@ -148,6 +153,8 @@ class HybridRetriever:
         self._ids = [chunk.chunk_id for chunk in index.chunks]
         self._row = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
         self._parent_of = _item_parents(index.chunks)
+        self._chunk_terms: dict[str, frozenset[str]] = {}  # filled lazily, then reused
+        self._df: dict[str, dict[str, int]] = {}
         self._rows_by_lang = {
             lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
             for lang in {c.lang for c in index.chunks}
@@ -188,6 +195,59 @@ class HybridRetriever:
         if lexical is None:
             return 0.0
         return lexical.vocabulary_coverage(question)
+
+    def _terms_of(self, chunk_id: str) -> frozenset[str]:
+        terms = self._chunk_terms.get(chunk_id)
+        if terms is None:
+            chunk = self.index.chunks[self._row[chunk_id]]
+            terms = frozenset(analyze(chunk.embed_text, chunk.lang)) if chunk.lang in ("en", "fr") else frozenset()
+            self._chunk_terms[chunk_id] = terms
+        return terms
+
+    def top_coverage(self, question: str, lang: str, hits: Sequence[Hit]) -> float:
+        """How much of the question (rare words weighing more) the best hits actually contain.
+
+        A near-miss question ("maximum journeys per sandbox?") retrieves the right topic
+        but the hits lack its decisive word; an answerable one finds it there.
+        """
+        if lang not in ("en", "fr") or not hits:
+            return 0.0
+        terms = set(analyze(question, lang))
+        if not terms:
+            return 0.0
+        found = set().union(*(self._terms_of(h.chunk.chunk_id) for h in hits))
+        weights = {t: self._idf(t, lang) for t in terms}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
+
+    def _idf(self, term: str, lang: str) -> float:
+        rows = self._rows_by_lang.get(lang)
+        n = len(rows) if rows is not None else 0
+        df = self._document_frequency(lang).get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def _document_frequency(self, lang: str) -> dict[str, int]:
+        table = self._df.get(lang)
+        if table is None:
+            table = {}
+            for row in self._rows_by_lang.get(lang, ()):
+                for term in self._terms_of(self._ids[int(row)]):
+                    table[term] = table.get(term, 0) + 1
+            self._df[lang] = table
+        return table
+
+    def unknown_names(self, question: str, lang: str) -> int:
+        """Names and acronyms in the question (not its first word) that no chunk contains.
+
+        "Marketo", "Salesforce", "Kubernetes", "Tokyo": a product or place the docs never
+        mention is the clearest sign of a question about something else.
+        """
+        lexical = self.index.lexical.get(lang)
+        if lexical is None:
+            return 0
+        words = _WORD.findall(question)[1:]
+        names = {w for w in words if w[0].isupper() or (len(w) > 1 and w.isupper())}
+        return sum(1 for name in names if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0)
 
     def retrieve(
         self,
@@ -249,6 +309,8 @@ class HybridRetriever:
             top_lexical=max(lexical.values(), default=0.0),
             coverage=self.coverage(question, search_lang),
             query_terms=len(set(analyze(question, search_lang))) if search_lang in ("en", "fr") else 0,
+            unknown_names=self.unknown_names(question, search_lang),
+            top_coverage=self.top_coverage(question, search_lang, hits[:3]),
         )
 
 

@@ -102,11 +102,9 @@ class Service:
         Reuses the loaded query embedder when the new index was built with the same model,
         so a reload costs the index load and a warm-up, not a model load.
         """
-        manifest = read_manifest(self.settings.index)
-        if manifest is None:
-            raise IndexLoadError(f"no index at {self.settings.index}: run `kb ingest`")
+        manifest = read_manifest(self.settings.index)  # None when there is no usable build: load() says why
         embedder = None
-        if self.serving is not None:
+        if manifest is not None and self.serving is not None:
             # KnowledgeBase has no public accessor for its embedder; read it defensively.
             current = getattr(self.serving.kb, "_embedder", None)
             if current is not None and getattr(current, "name", None) == manifest.get("model"):

@@ -1,0 +1,157 @@
+"""Start-up, readiness, index load failures and admin reload, on real index files."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from kb_service.index import RESERVED_KEYS, index_lock, load_index, write_index
+
+pytest.register_assert_rewrite("api_fixtures")
+from api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error, copy_index  # noqa: E402
+
+pytest_plugins = ["api_fixtures"]
+
+ADMIN = "admin-secret-key"
+QUESTION = {"question": "which approach for cart abandonment?"}
+
+
+def drop_one_document(index_root: Path) -> str:
+    """Write a new build of ``index_root`` without its first document; return that document's key."""
+    with index_lock(index_root):
+        loaded = load_index(index_root)
+        dropped = sorted(loaded.manifest["documents"])[0]
+        lang, path = dropped.split(":", 1)
+        rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
+        manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
+        manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
+        write_index(index_root, chunks=[loaded.chunks[i] for i in rows], vectors=loaded.vectors[rows],
+                    manifest=manifest)
+    return dropped
+
+
+def test_healthz_and_readyz_when_ready(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+def test_not_ready_until_the_warm_up_ends(make_client, shared_kb):
+    blocking = BlockingKB(shared_kb, block_warm_up=True)
+    client = make_client(kb=blocking, wait=False)
+    try:
+        assert blocking.entered.wait(LOAD_TIMEOUT_S)
+        assert client.get("/healthz").status_code == 200
+        readyz = client.get("/readyz")
+        assert readyz.status_code == 503 and readyz.json()["status"] == "loading"
+        response = client.post("/v1/ask", json=QUESTION)
+        assert_error(response, 503, "not_ready", "loading")
+        assert response.headers["retry-after"] == "1"
+    finally:
+        blocking.release.set()
+    assert client.app.state.service.loaded.wait(LOAD_TIMEOUT_S)
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200
+
+
+def test_an_index_that_cannot_load_keeps_the_server_up(make_client, tmp_path):
+    client = make_client(kb=None, index=tmp_path / "no-index-here")
+    assert client.get("/healthz").status_code == 200
+    readyz = client.get("/readyz")
+    assert readyz.status_code == 503
+    message = readyz.json()["error"]["message"]
+    assert "no index at" in message and "kb ingest" in message
+    for response in (client.post("/v1/ask", json=QUESTION), client.post("/v1/search", json={"query": "x"}),
+                     client.get("/v1/documents")):
+        assert_error(response, 503, "index_unavailable", message)
+        assert "retry-after" in response.headers
+
+
+def test_reload_is_disabled_without_an_admin_key(client):
+    assert_error(client.post("/v1/admin/reload"), 403, "admin_disabled", "KB_ADMIN_KEY")
+    assert_error(client.post("/v1/admin/reload", headers={"Authorization": "Bearer anything"}), 403,
+                 "admin_disabled")
+
+
+def test_reload_needs_the_admin_key(make_client):
+    client = make_client(admin_key=ADMIN, api_keys="user-key")
+    for headers in ({}, {"Authorization": f"Bearer {ADMIN}x"}, {"X-Admin-Key": "wrong"},
+                    {"Authorization": "Bearer user-key"}, {"Authorization": ADMIN}, {"Authorization": "Basic x"}):
+        response = client.post("/v1/admin/reload", headers=headers)
+        assert_error(response, 401, "unauthorized", "admin key")
+        assert ADMIN not in response.text
+    assert 'kb_rejected_total{reason="auth"} 6.0' in client.get("/metrics").text
+
+
+def test_reload_swaps_in_a_new_build(make_client, shared_kb, api_index, tmp_path):
+    root = copy_index(api_index, tmp_path / "index")
+    client = make_client(admin_key=ADMIN, index=root)
+    before = client.get("/v1/index").json()
+    documents_before = client.get("/v1/documents").json()["documents"]
+
+    dropped = drop_one_document(root)
+    response = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "reloaded" and body["build"] != before["build"]
+    assert body["documents"] == len(documents_before) - 1
+
+    after = client.get("/v1/index").json()
+    assert after["build"] == body["build"]
+    paths = {f"{d['lang']}:{d['path']}" for d in client.get("/v1/documents").json()["documents"]}
+    assert dropped not in paths and len(paths) == len(documents_before) - 1
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200
+    # The query model was reused, not loaded again (KnowledgeBase keeps it private).
+    assert client.app.state.service.serving.kb._embedder is shared_kb._embedder
+    metrics = client.get("/metrics").text
+    assert 'kb_reloads_total{result="success"} 1.0' in metrics
+    assert f"kb_index_documents {float(len(paths))}" in metrics
+
+    again = client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN})
+    assert again.status_code == 200 and again.json()["build"] == body["build"]
+
+
+def test_a_failed_reload_keeps_serving_the_old_index(make_client, api_index, tmp_path):
+    root = copy_index(api_index, tmp_path / "index")
+    client = make_client(admin_key=ADMIN, index=root)
+    before = client.get("/v1/index").json()
+    (root / "CURRENT").write_text("20990101T000000000000Z-abcdef\n")
+    error = assert_error(client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}), 409, "reload_failed",
+                         "does not exist", "previous index")
+    assert "20990101T000000000000Z-abcdef" in error["message"]
+    assert client.get("/v1/index").json() == before
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/v1/ask", json=QUESTION).status_code == 200
+    assert 'kb_reloads_total{result="failure"} 1.0' in client.get("/metrics").text
+
+
+def test_reload_recovers_a_server_that_started_without_an_index(make_client, api_index, tmp_path):
+    root = tmp_path / "index"
+    client = make_client(kb=None, admin_key=ADMIN, index=root)
+    assert client.get("/readyz").status_code == 503
+    assert_error(client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}), 409, "reload_failed", "no index")
+    copy_index(api_index, root)
+    assert client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
+    assert client.get("/readyz").json() == {"status": "ready"}
+    assert client.post("/v1/ask", json=QUESTION).json()["approach"] == "journey"
+
+
+def test_a_request_in_flight_during_a_reload_finishes_on_the_old_index(make_client, shared_kb, api_index, tmp_path):
+    root = copy_index(api_index, tmp_path / "index")
+    blocking = BlockingKB(shared_kb)
+    client = make_client(kb=blocking, admin_key=ADMIN, index=root)
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(client.post, "/v1/ask", json=QUESTION)
+        try:
+            assert blocking.entered.wait(LOAD_TIMEOUT_S)
+            drop_one_document(root)
+            assert client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
+            # New requests go to the new index at once (the old one is still blocked).
+            assert client.post("/v1/ask", json=QUESTION).status_code == 200
+        finally:
+            blocking.release.set()
+        response = in_flight.result(timeout=LOAD_TIMEOUT_S)
+    assert response.status_code == 200
+    assert response.json()["approach"] == "journey"
