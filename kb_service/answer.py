@@ -55,6 +55,8 @@ _APPROACH_QUESTION = re.compile(
   | \bhow\s+(do|can|should|would|could)\s+(i|we)\b | \bhow\s+to\b
   | \bjourney\s+or\s+(an?\s+)?\w*\s*campaign | \bcampaign\s+or\s+(a\s+)?journey
   | \bquel(le)?s?\s+(approche|option|type|outil|solution|m[ée]thode|campagne)
+  | \bquel(le)?s?\s+(est|sont)\s+(l['’]|les?\s+|la\s+)(approche|option|solution|meilleur)
+  | \bwhich\s+(is|one\s+is)\s+(the\s+)?(simplest|easiest|best|better|right|quickest)
   | \b(dois|devons|doit|faut)[- ](je|nous|il|on)?\b[^?]{0,20}\butiliser
   | \bque\s+(dois|devons|faut|me\s+conseill|conseill|choisir|prendre|utiliser)
   | \b(j'utilise|on\s+utilise|on\s+part\s+sur|je\s+prends|on\s+prend|utiliser|choisir)\s+quoi\b
@@ -199,8 +201,11 @@ def render_row(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer) ->
 # ---- prose ---------------------------------------------------------------------------------
 
 
+_ANSWER_MARK = re.compile(r"^(?:A|R)\s?:\s*")  # "A: Yes, …" / "R : Oui, …" in Q/A pairs
+
+
 def _body_units(hit: Hit) -> list[str]:
-    units = split_sentences(hit.chunk.text)
+    units = [_ANSWER_MARK.sub("", unit) for unit in split_sentences(hit.chunk.text)]
     # A FAQ chunk starts with its question: the answer is what follows it.
     if hit.chunk.kind == "faq" and len(units) > 1 and units[0].rstrip().endswith("?"):
         units = units[1:]
@@ -319,12 +324,16 @@ def compose(
         parts.append(f"{text} [1]")
     else:
         units = best_units(primary, query_terms, lang, analyze)
-        attribution = next((a for a in (attribute(primary, u) for u in units) if a), None)
+        # The list item retrieval matched says best which approach the answer is about.
+        candidates = ([primary.focus] if primary.focus else []) + units
+        attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
         body = " ".join(units) if units else primary.chunk.text.strip()
         named = attribution is not None and (
             wants_approach or attribution.level in ("sentence", "label") or attribution.recommending
         )
-        if named and attribution.level != "sentence":
+        # The approach goes first, in the guide's own name for it, whenever the user asked
+        # which one to use (even if the sentence names it too, further in).
+        if named and (wants_approach or attribution.level != "sentence"):
             approach = attribution.approach
             lead = RECOMMENDED[lang] + " " if (wants_approach or attribution.recommending) else ""
             parts.append(f"{lead}{APPROACH_LABEL[lang][approach]} — {body} [1]")
@@ -357,11 +366,24 @@ def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[st
         column = _is_recommendation_table(cells) if hit.chunk.kind == "table_row" else None
         if column is None:
             continue
-        need = next((cell for j, (_, cell) in enumerate(cells) if j != column), "")
-        need_terms = set(analyze(need, lang))
-        if need_terms and len(need_terms & query_terms) >= 0.5 * len(need_terms):
+        if _row_matches_need(hit, column, query_terms, lang, analyze):
             return i
+    # A decision row about another need (retrieved for its "why" words) is a poor answer
+    # when a use case or decision step close behind recommends something for this one.
+    top = hits[0]
+    column = _is_recommendation_table(top.chunk.cells) if top.chunk.kind == "table_row" else None
+    if column is not None:
+        for i, hit in enumerate(hits[1:3], start=1):
+            if hit.chunk.kind != "table_row" and is_recommending(hit.chunk):
+                return i
     return 0
+
+
+def _row_matches_need(hit: Hit, column: int, query_terms: set[str], lang: str, analyze: Analyzer) -> bool:
+    """The row's "need" cell shares at least half its words with the question."""
+    need = next((cell for j, (_, cell) in enumerate(hit.chunk.cells) if j != column), "")
+    need_terms = set(analyze(need, lang))
+    return bool(need_terms) and len(need_terms & query_terms) >= 0.5 * len(need_terms)
 
 
 def _pick_support(hits: Sequence[Hit], primary: int) -> int | None:
