@@ -83,6 +83,8 @@ def approach_of_label(label: str) -> str | None:
     A label naming two approaches ("Journeys vs Campaigns", "Action or API-triggered
     Campaigns") names none: it is a comparison, not a recommendation.
     """
+    if re.search(r"\bvs\b|\bversus\b", label, re.I):
+        return None
     named = [approach for approach, pattern in _APPROACH_PATTERNS if pattern.search(label)]
     return named[0] if len(named) == 1 else None
 

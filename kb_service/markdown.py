@@ -423,6 +423,20 @@ class _Heading:
     title: str
     anchor: str
     level: int
+    explicit: bool = False  # written as {#id} in the source
+
+
+def _citation_anchor(headings: list[_Heading]) -> str:
+    """The anchor a chunk cites: the nearest explicit {#id} below the page title, else a slug.
+
+    Explicit ids are the same in every translation (slugs are not), so citing "Step 2:
+    Validate your choice" by its section's #decision-guide gives a link that also works on
+    the other-language page.
+    """
+    for heading in reversed(headings):
+        if heading.explicit and heading.level >= 2:
+            return heading.anchor
+    return headings[-1].anchor if headings else ""
 
 
 class _BlockBuilder:
@@ -534,7 +548,7 @@ class _BlockBuilder:
         anchor = anchor_match.group(1) if anchor_match else slugify(title)
         while self.headings and self.headings[-1].level >= level:
             self.headings.pop()
-        self.headings.append(_Heading(title, anchor, level))
+        self.headings.append(_Heading(title, anchor, level, explicit=anchor_match is not None))
         self.section += 1
 
     def _paragraph(self, node: SyntaxTreeNode, offset: int) -> None:
@@ -722,7 +736,7 @@ class _BlockBuilder:
         line_start, line_end = self._trim(line_start, max(line_start, line_end))
         path = tuple(h.title for h in self.headings) + tuple(t for _, t in self.containers)
         levels = tuple(h.level for h in self.headings) + tuple(0 for _ in self.containers)
-        anchor = self.headings[-1].anchor if self.headings else ""
+        anchor = _citation_anchor(self.headings)
         container = self.containers[-1][0] if self.containers else ""
         self.blocks.append(
             Block(

@@ -207,3 +207,17 @@ def test_openapi_documents_routes_examples_and_limits(make_client):
     schemas = spec["components"]["schemas"]
     assert schemas["AskRequest"]["examples"] and schemas["AnswerPublic"]["examples"]
     assert client.get("/docs").status_code == 200
+
+
+def test_made_up_keys_do_not_dodge_the_address_limit(make_client):
+    client = make_client(rate_limit_per_minute=1)
+    assert client.post("/v1/ask", json=QUESTION, headers={"Authorization": "Bearer one"}).status_code == 200
+    assert_error(client.post("/v1/ask", json=QUESTION, headers={"Authorization": "Bearer two"}), 429, "rate_limited")
+
+
+def test_rate_limiter_memory_is_bounded():
+    limiter = RateLimiter(1, clock=lambda: 0.0)
+    limiter.MAX_BUCKETS = 100
+    for i in range(1000):
+        limiter.take(f"ip:{i}")
+    assert len(limiter._buckets) <= 100

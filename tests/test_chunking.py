@@ -38,7 +38,7 @@ def test_embed_text_is_heading_context_plus_text():
     )
     assert chunk.text == "Pick one."
     assert chunk.embed_text == "Journeys vs Campaigns: Choose > Decision guide > Step 2: Validate your choice\nPick one."
-    assert (chunk.kind, chunk.anchor, chunk.line_start, chunk.line_end) == ("paragraph", "step-2-validate-your-choice", 7, 7)
+    assert (chunk.kind, chunk.anchor, chunk.line_start, chunk.line_end) == ("paragraph", "decision-guide", 7, 7)
 
 
 def test_document_title_is_the_context_when_there_is_no_h1():
@@ -314,12 +314,13 @@ def test_corpus_decision_guide_rows_and_steps():
         "Your need: Cart abandonment with reminder sequence | Recommended approach: Journeys"
         " | Why: Real-time trigger, wait times, conditional follow-up"
     )
-    assert (cart.line_start, cart.line_end, cart.anchor) == (79, 79, "step-2-validate-your-choice")
+    assert (cart.line_start, cart.line_end, cart.anchor) == (79, 79, "decision-guide")
     assert cart.embed_text.startswith("Journeys vs Campaigns: Choose the right approach > Decision guide > Step 2: Validate your choice\n")
     step1 = next(c for c in chunks if "→ Use Journeys" in c.text)
     assert "Profiles need to move at their own pace" in step1.text
     assert step1.text.startswith("Follow this decision tree to choose the right approach:")
-    channels = [c for c in chunks if c.kind == "table_row" and c.anchor == "channels"]
+    channels = [c for c in chunks if c.kind == "table_row" and c.heading_path[-1] == "Channels"]
+    assert {c.anchor for c in channels} == {"feature-availability"}
     assert channels[0].text == "Channel: Email | Journeys: ✅ | Action Campaigns: ✅ | API-triggered Campaigns: ✅ | Orchestrated Campaigns: ✅"
     faqs = [c for c in chunks if c.kind == "faq"]
     assert len(faqs) == 5 and faqs[1].text.startswith("Can I convert a campaign to a journey or vice versa?\nA: No")

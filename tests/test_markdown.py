@@ -62,6 +62,12 @@ def test_nested_yaml_front_matter_is_flattened_into_extra_strings():
 # ----------------------------------------------------------------------- headings
 
 
+def test_heading_without_explicit_anchor_under_the_title_gets_a_slug():
+    doc = parse_markdown(page("# FAQ {#faq}", "## General concepts", "Text."))
+    [block] = doc.blocks
+    assert block.anchor == "general-concepts"  # the page title's {#faq} is not a section
+
+
 def test_headings_give_path_and_explicit_or_slug_anchor():
     doc = parse_markdown(
         page(
@@ -75,7 +81,8 @@ def test_headings_give_path_and_explicit_or_slug_anchor():
     )
     step, nxt = doc.blocks
     assert step.heading_path == ("Journeys vs Campaigns", "Decision guide", "Step 1: What's your execution requirement?")
-    assert step.anchor == "step-1-what-s-your-execution-requirement"
+    # The nearest explicit {#id} below the title is cited (it is the same in every language).
+    assert step.anchor == "decision-guide"
     assert step.heading_levels == (1, 2, 3)
     assert nxt.heading_path == ("Journeys vs Campaigns", "Next steps")  # H3 popped by the H2
     assert nxt.anchor == "next-steps"
@@ -480,7 +487,8 @@ def test_corpus_hidden_and_metadata_text_is_gone():
 def test_corpus_links_and_structure_of_journeys_vs_campaigns():
     doc, _ = corpus_doc("en/help/using/start/journeys-vs-campaigns.md")
     assert Link("../building-journeys/journey.md", "journey-types-comparison", 251) in doc.links
-    step2 = next(b for b in doc.blocks if b.kind == "table" and b.anchor == "step-2-validate-your-choice")
+    step2 = next(b for b in doc.blocks if b.kind == "table" and b.heading_path[-1] == "Step 2: Validate your choice")
+    assert step2.anchor == "decision-guide"
     assert step2.rows[2] == type(step2.rows[2])(
         ("Cart abandonment with reminder sequence", "Journeys", "Real-time trigger, wait times, conditional follow-up"), 79
     )

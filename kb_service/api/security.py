@@ -67,21 +67,28 @@ class RateLimiter:
         if self.capacity <= 0:
             return 0.0
         now = self.clock()
-        tokens, last = self._buckets.get(client, (self.capacity, now))
+        bucket = self._buckets.get(client)
+        if bucket is None:
+            if len(self._buckets) >= self.MAX_BUCKETS:
+                self._prune(now)
+            bucket = (self.capacity, now)
+        tokens, last = bucket
         tokens = min(self.capacity, tokens + (now - last) * self.rate)
         if tokens >= 1.0:
             self._buckets[client] = (tokens - 1.0, now)
             return 0.0
         self._buckets[client] = (tokens, now)
-        if len(self._buckets) > self.MAX_BUCKETS:
-            self._prune(now)
         return (1.0 - tokens) / self.rate
 
     def _prune(self, now: float) -> None:
-        # A bucket that has refilled completely is the same as no bucket.
+        # A bucket that has refilled completely is the same as no bucket. If too many clients
+        # are mid-bucket (a flood of addresses), forget the older half: memory stays bounded.
         full = [c for c, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.capacity]
         for client in full:
             del self._buckets[client]
+        if len(self._buckets) >= self.MAX_BUCKETS:
+            for client in list(self._buckets)[: len(self._buckets) // 2]:
+                del self._buckets[client]
 
 
 # ---- dependencies --------------------------------------------------------------------------
@@ -94,15 +101,18 @@ async def require_client(
 ) -> None:
     """API key (when keys are configured), then the client's rate limit."""
     service = request.app.state.service
-    given = api_key or (bearer.credentials if bearer else None)
     if service.api_keys:
+        given = api_key or (bearer.credentials if bearer else None)
         if not given or not _matches(given, service.api_keys):
             service.metrics.rejected.labels("auth").inc()
             raise ApiError(401, "unauthorized", "a valid API key is required: send `Authorization: Bearer <key>` "
                            "or `X-API-Key: <key>`", {"WWW-Authenticate": "Bearer"})
-    if given:
-        request.scope[KEY_FP] = fingerprint(given)
-    wait = service.rate_limiter.take(f"key:{request.scope[KEY_FP]}" if given else f"ip:{_client_host(request)}")
+        client = request.scope[KEY_FP] = fingerprint(given)
+    else:
+        # Without configured keys, whatever a client sends as a key means nothing (OpenAI
+        # clients always send one): limit by address, so made-up keys cannot dodge the limit.
+        client = f"ip:{_client_host(request)}"
+    wait = service.rate_limiter.take(client)
     if wait > 0:
         service.metrics.rejected.labels("rate_limit").inc()
         retry = max(1, math.ceil(wait))

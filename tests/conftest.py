@@ -1,0 +1,53 @@
+"""Shared fixtures: the real corpus index, built once per test session.
+
+The index is built from ../shared/corpus with the real model and a real FAISS/BM25 index,
+as `kb ingest` would. Set KB_TEST_INDEX to a folder to reuse (and keep) a built index
+between runs; it is rebuilt there when missing or out of date.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+PROJECT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+SHARED_CORPUS = SHARED / "corpus"
+DEV_SET = SHARED / "eval" / "dev.jsonl"
+
+needs_shared_corpus = pytest.mark.skipif(
+    not (SHARED_CORPUS / "en").is_dir(), reason="../shared/corpus is not beside the project"
+)
+
+
+def corpus_sources():
+    """The default configuration's sources (kb.toml): shared en/fr corpora and the shipped guide."""
+    from kb_service.config import load_settings
+
+    return load_settings(PROJECT / "kb.toml").sources
+
+
+@pytest.fixture(scope="session")
+def corpus_index_dir(tmp_path_factory) -> Path:
+    """A real index of the full default corpus (built once; ~1 minute on 2 cores)."""
+    if not (SHARED_CORPUS / "en").is_dir():
+        pytest.skip("../shared/corpus is not beside the project")
+    from kb_service.embedding import SentenceTransformerEmbedder
+    from kb_service.ingest import ingest
+
+    root = Path(os.environ["KB_TEST_INDEX"]) if os.environ.get("KB_TEST_INDEX") else tmp_path_factory.mktemp("index")
+    ingest(sources=corpus_sources(), link_depth=1, index_root=root, embedder=SentenceTransformerEmbedder())
+    return root
+
+
+@pytest.fixture(scope="session")
+def corpus_kb(corpus_index_dir):
+    """A loaded KnowledgeBase over the corpus index, with the default (ONNX) query path."""
+    from kb_service.kb import KnowledgeBase
+
+    return KnowledgeBase(corpus_index_dir).load()

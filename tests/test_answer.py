@@ -1,0 +1,193 @@
+"""The answer composer on hand-made hits: recommendations, matrix cells, FAQ trimming,
+approach naming, confidence. Expected answers worked out by hand from the chunks below."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb_service import answer as A
+from kb_service.evaluation import approach_named_first
+from kb_service.lexical import analyze
+from kb_service.types import Chunk, Hit
+
+
+def chunk(text, *, kind="paragraph", heading_path=("Guide", "Section"), cells=(), lang="en", title="Guide", group="", chunk_id=None):
+    return Chunk(
+        chunk_id=chunk_id or str(abs(hash((text, kind)))),
+        source="test",
+        path="help/using/start/guide.md",
+        lang=lang,
+        title=title,
+        heading_path=tuple(heading_path),
+        anchor="section",
+        url="https://example.test/guide#section",
+        alt_url=None,
+        line_start=1,
+        line_end=1,
+        kind=kind,
+        text=text,
+        embed_text=" > ".join(heading_path) + "\n" + text,
+        cells=tuple(cells),
+        group=group,
+    )
+
+
+def hit(c, score=1.0, focus=None):
+    return Hit(chunk=c, score=score, dense_score=0.7, lexical_score=5.0, focus=focus)
+
+
+CART_ROW = chunk(
+    "Your need: Cart abandonment with reminder sequence | Recommended approach: Journeys | Why: Real-time trigger, wait times, conditional follow-up",
+    kind="table_row",
+    heading_path=("Guide", "Decision guide", "Step 2: Validate your choice"),
+    cells=(
+        ("Your need", "Cart abandonment with reminder sequence"),
+        ("Recommended approach", "Journeys"),
+        ("Why", "Real-time trigger, wait times, conditional follow-up"),
+    ),
+    group="table:75",
+)
+BEST_FOR_ROW = chunk(
+    "Feature: Best for | Journeys: Customer lifecycle journeys, onboarding, cart abandonment | "
+    "Campaigns (Action & API-triggered): Promotional campaigns, newsletters, announcements, transactional messages | "
+    "Orchestrated Campaigns: Complex seasonal campaigns, multi-step promotions, product launches",
+    kind="table_row",
+    heading_path=("Guide", "Detailed comparison"),
+    cells=(
+        ("Feature", "Best for"),
+        ("Journeys", "Customer lifecycle journeys, onboarding, cart abandonment"),
+        ("Campaigns (Action & API-triggered)", "Promotional campaigns, newsletters, announcements, transactional messages"),
+        ("Orchestrated Campaigns", "Complex seasonal campaigns, multi-step promotions, product launches"),
+    ),
+)
+DIRECT_MAIL_ROW = chunk(
+    "Channel: Direct mail | Journeys: ✅ | Action Campaigns: ✅ | API-triggered Campaigns: ❌ | Orchestrated Campaigns: ❌",
+    kind="table_row",
+    heading_path=("Guide", "Feature availability", "Channels"),
+    cells=(("Channel", "Direct mail"), ("Journeys", "✅"), ("Action Campaigns", "✅"), ("API-triggered Campaigns", "❌"), ("Orchestrated Campaigns", "❌")),
+)
+MULTI_ENTITY_ROW = chunk(
+    "Capability: Multi-entity data | Journeys: ❌ | Action Campaigns: ❌ | API-triggered Campaigns: ❌ | Orchestrated Campaigns: ✅",
+    kind="table_row",
+    cells=(("Capability", "Multi-entity data"), ("Journeys", "❌"), ("Action Campaigns", "❌"), ("API-triggered Campaigns", "❌"), ("Orchestrated Campaigns", "✅")),
+)
+FAQ = chunk(
+    "What is send-time optimization?\nSend-Time Optimization (STO) uses AI to predict the best time to send a message to each profile. "
+    "It is available for email and push. Learn more about journey properties.",
+    kind="faq",
+    heading_path=("Frequently Asked Questions", "Advanced concepts", "What is send-time optimization?"),
+    title="Journeys Frequently Asked Questions",
+)
+USE_CASES = chunk(
+    "Action Campaigns:\n- Monthly newsletters: Scheduled batch delivery to subscriber segment\n"
+    "API-triggered Campaigns:\n- Password resets: Triggered by user action in application",
+    kind="section",
+    heading_path=("Guide", "Use case examples", "Campaign use cases (Action & API-triggered)"),
+)
+
+
+def compose(question, *hits, lang="en"):
+    return A.compose(question, lang, list(hits), analyze=analyze)
+
+
+def test_decision_row_names_the_recommended_approach_first():
+    result = compose("which approach for cart abandonment?", hit(CART_ROW))
+    assert result.text.startswith("Journeys — Real-time trigger, wait times, conditional follow-up")
+    assert result.text.endswith("[1]")
+    assert result.approach == "journey" and approach_named_first(result.text) == "journey"
+    assert [c.number for c in result.citations] == [1]
+
+
+def test_matrix_cell_match_names_its_column_not_the_first_one():
+    # "newsletters" sits in the Campaigns column of the "Best for" row.
+    result = compose("what is best for newsletters?", hit(BEST_FOR_ROW))
+    assert result.text.startswith("Campaigns (Action & API-triggered) — Best for: Promotional campaigns, newsletters")
+    assert "Customer lifecycle" not in result.text
+
+
+def test_matrix_column_named_in_the_question_wins():
+    result = compose("what are orchestrated campaigns best for?", hit(BEST_FOR_ROW))
+    assert result.text.startswith("Orchestrated Campaigns — Best for: Complex seasonal campaigns")
+
+
+def test_check_mark_row_lists_supported_columns_first():
+    result = compose("Which approaches support direct mail?", hit(DIRECT_MAIL_ROW))
+    assert result.text.startswith("Direct mail: Journeys ✅, Action Campaigns ✅, API-triggered Campaigns ❌, Orchestrated Campaigns ❌")
+
+
+def test_check_mark_row_with_one_supporter_names_that_approach():
+    result = compose("Which approach supports multi-entity data?", hit(MULTI_ENTITY_ROW))
+    assert approach_named_first(result.text) == "orchestrated"
+    assert result.approach == "orchestrated"
+
+
+def test_faq_answer_is_trimmed_to_the_sentences_that_answer():
+    result = compose("What is send-time optimization?", hit(FAQ))
+    assert result.text.startswith("Send-Time Optimization (STO) uses AI to predict the best time")
+    assert "What is send-time optimization?" not in result.text  # the question itself is not repeated
+    assert "Learn more" not in result.text
+
+
+def test_use_case_under_a_label_is_attributed_to_that_approach():
+    focus = "- Password resets: Triggered by user action in application"
+    result = compose("which approach for password reset emails?", hit(USE_CASES, focus=focus))
+    assert result.text.startswith("Recommended: API-triggered Campaign — ")
+    assert "Password resets: Triggered by user action in application" in result.text
+    assert approach_named_first(result.text) == "api"
+
+
+def test_french_answers_use_the_french_names_of_approaches():
+    row = chunk(
+        "Vos besoins: Envoyer une newsletter mensuelle aux abonnés | Approche recommandée: Campagne d’action | Pourquoi: Message planifié simple à l’audience",
+        kind="table_row",
+        lang="fr",
+        cells=(("Vos besoins", "Envoyer une newsletter mensuelle aux abonnés"), ("Approche recommandée", "Campagne d’action"), ("Pourquoi", "Message planifié simple à l’audience")),
+    )
+    result = compose("Quelle approche pour une newsletter mensuelle ?", hit(row), lang="fr")
+    assert result.text.startswith("Campagne d’action — Message planifié simple")
+    assert approach_named_first(result.text) == "action"
+
+
+def test_a_recommendation_row_about_another_need_does_not_jump_the_queue():
+    other = chunk("Journeys are multi-step orchestrations that react to events.", heading_path=("FAQ", "Journeys"))
+    result = compose("which approach for a seasonal promotion?", hit(other, 1.0), hit(CART_ROW, 0.9))
+    assert result.citations[0].hit.chunk == other
+
+
+def test_every_sentence_of_the_answer_comes_from_a_cited_chunk():
+    result = compose("which approach for cart abandonment?", hit(CART_ROW), hit(FAQ, 0.95))
+    cited = " ".join(c.hit.chunk.text for c in result.citations)
+    for line in result.text.splitlines():
+        body = line.rsplit(" [", 1)[0]
+        for part in body.split(" — "):
+            fragment = part.split(" (")[0].replace("Recommended: ", "")
+            assert fragment.strip() in cited
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("which approach for cart abandonment?", True),
+        ("What should I use for an API-triggered transactional message?", True),
+        ("Quelle approche pour l'abandon de panier ?", True),
+        ("on veut relancer les paniers abandonnés, on part sur quoi ?", True),
+        ("What is send-time optimization?", False),
+        ("Qu'est-ce qu'un parcours unitaire ?", False),
+    ],
+)
+def test_approach_questions_are_recognised(question, expected):
+    assert A.is_approach_question(question) is expected
+
+
+def test_approach_labels_naming_two_approaches_name_none():
+    assert A.approach_of_label("Journeys vs Campaigns") is None
+    assert A.approach_of_label("Use Action or API-triggered Campaigns") is None
+    assert A.approach_of_label("API triggered campaigns") == "api"
+    assert A.approach_of_label("Cas d’utilisation de parcours") == "journey"
+    assert A.approach_of_label("Journey Optimizer overview") is None
+
+
+def test_confidence_is_monotonic_in_the_evidence_and_bounded():
+    strong = {"top_dense": 0.8, "coverage": 1.0, "lexical_per_term": 2.0, "agreement": 1.0, "unknown_terms": 0, "unknown_names": 0, "top_coverage": 1.0, "french": 0}
+    weak = dict(strong, top_dense=0.05, coverage=0.2, unknown_terms=4, unknown_names=2, top_coverage=0.1, lexical_per_term=0.1)
+    assert 0.0 <= A.confidence(weak) < A.ABSTAIN_BELOW < A.confidence(strong) <= 1.0

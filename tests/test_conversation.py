@@ -1,0 +1,28 @@
+"""Follow-up questions become standalone questions."""
+
+import pytest
+
+from kb_service.conversation import contextualize, is_follow_up
+
+
+@pytest.mark.parametrize(
+    "history, turn, expected",
+    [
+        (["which approach for cart abandonment?"], "and for a monthly newsletter?", "which approach for a monthly newsletter?"),
+        (["Quelle approche pour l'abandon de panier ?"], "et pour une newsletter mensuelle ?", "Quelle approche pour une newsletter mensuelle ?"),
+        (["which approach for cart abandonment?"], "what about password resets?", "which approach for password resets?"),
+        (["which approach for cart abandonment?", "and for a monthly newsletter?"], "and for order confirmations?", "which approach for order confirmations?"),
+    ],
+)
+def test_elliptic_follow_ups_take_the_previous_question_frame(history, turn, expected):
+    assert contextualize(turn, history) == expected
+
+
+def test_a_standalone_question_is_left_alone():
+    turn = "How do I test my journey before publishing it?"
+    assert not is_follow_up(turn)
+    assert contextualize(turn, ["which approach for cart abandonment?"]) == turn
+
+
+def test_without_history_the_turn_is_the_question():
+    assert contextualize("and for newsletters?", []) == "and for newsletters?"

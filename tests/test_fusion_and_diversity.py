@@ -1,0 +1,68 @@
+"""Fusion, folding of list items into their lists, and diversity: pure functions, by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb_service.retrieval import (
+    diversify,
+    fold_items_into_parents,
+    reciprocal_rank_fusion,
+    weighted_score_fusion,
+)
+
+
+def test_rrf_sums_reciprocal_ranks_by_id():
+    fused = reciprocal_rank_fusion([["a", "b", "c"], ["b", "d"]], k=60)
+    assert fused["a"] == pytest.approx(1 / 61)
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert fused["d"] == pytest.approx(1 / 62)
+    # b is second in one list and first in the other: it beats a, first in only one.
+    assert max(fused, key=fused.get) == "b"
+
+
+def test_rrf_weights_scale_each_ranking():
+    fused = reciprocal_rank_fusion([["a"], ["b"]], k=0, weights=[2.0, 1.0])
+    assert fused == {"a": 2.0, "b": 1.0}
+
+
+def test_weighted_fusion_mixes_cosine_with_max_normalised_bm25():
+    fused = weighted_score_fusion({"a": 0.8, "b": 0.4}, {"b": 10.0, "c": 5.0}, dense_weight=0.5)
+    assert fused["a"] == pytest.approx(0.4)  # 0.5*0.8 + 0.5*0
+    assert fused["b"] == pytest.approx(0.7)  # 0.5*0.4 + 0.5*1.0
+    assert fused["c"] == pytest.approx(0.25)  # 0.5*0 + 0.5*0.5
+
+
+def test_weighted_fusion_without_lexical_matches_is_dense_only():
+    assert weighted_score_fusion({"a": 0.5}, {}, dense_weight=0.7) == {"a": pytest.approx(0.35)}
+
+
+def test_items_fold_into_their_list_with_the_best_score_and_a_focus():
+    fused = {"list": 0.3, "item1": 0.9, "item2": 0.5, "other": 0.4}
+    folded, focus = fold_items_into_parents(fused, {"item1": "list", "item2": "list"})
+    assert folded == {"list": 0.9, "other": 0.4}
+    assert focus == {"list": "item1"}
+
+
+def test_a_list_scoring_above_its_items_keeps_no_focus():
+    folded, focus = fold_items_into_parents({"item": 0.2, "list": 0.8}, {"item": "list"})
+    assert folded == {"list": 0.8} and focus == {}
+
+
+def test_diversity_defers_a_table_row_after_its_table_and_near_duplicates():
+    groups = {"table": "t1", "row": "t1", "para": "", "copy": "", "other": ""}
+    vectors = {"para": 1.0, "copy": 1.0, "other": 0.0, "table": 0.5, "row": 0.5}
+
+    def similarity(a, b):
+        if {a, b} == {"para", "copy"}:
+            return 0.99  # a paraphrase of the same fact on another page
+        return 0.1
+
+    order = diversify(["table", "row", "para", "copy", "other"], group_of=groups.get, similarity=similarity)
+    assert order == ["table", "para", "other", "row", "copy"]
+    assert vectors  # (the vectors only document the intent of the similarity stub)
+
+
+def test_diversity_keeps_restatements_when_nothing_else_is_relevant():
+    order = diversify(["a", "b"], group_of=lambda _: "same")
+    assert order == ["a", "b"]
