@@ -119,7 +119,12 @@ def ingest(
                   console=console, transient=True) as bar:
         task = bar.add_task("embed", total=None)
 
+        started: list[bool] = []
+
         def progress(done: int, total: int) -> None:
+            if not started:  # one plain line too, for logs and non-terminal output
+                started.append(True)
+                typer.echo(f"embedding {total} new or changed chunks…", err=True)
             bar.update(task, completed=done, total=total)
 
         try:

@@ -180,7 +180,7 @@ def bench_size(n: int, args: argparse.Namespace) -> dict:
     index.hnsw.efSearch = dense_module.HNSW_EF_SEARCH
     faiss.omp_set_num_threads(1)
     restricted = []
-    for m in [s for s in (1_000, 10_000, 20_000, 50_000) if s < n]:
+    for m in [s for s in (1_000, 2_000, 5_000, 10_000, 20_000, 50_000) if s < n]:
         rows = np.sort(rng.choice(n, size=m, replace=False))
         for path in ("exact", "selector"):
             limit = n if path == "exact" else 0

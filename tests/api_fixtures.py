@@ -1,8 +1,9 @@
 """Fixtures for the API tests: the real corpus index (built once per session), the real
 KnowledgeBase, apps run through TestClient with their lifespan, and a real uvicorn server.
 
-Loaded by the API test modules with ``pytest_plugins = ["api_fixtures"]``, so that the
-session-scoped index and knowledge base are built once for all of them.
+Loaded by the API test modules with ``pytest_plugins = ["tests.api_fixtures"]``, so that the
+session-scoped index and knowledge base are built once for all of them; the index itself is
+conftest's ``corpus_index_dir``, shared with the rest of the suite.
 """
 
 from __future__ import annotations
@@ -31,24 +32,18 @@ LOAD_TIMEOUT_S = 180  # an upper bound for loading the model and the index, not 
 
 
 @pytest.fixture(scope="session")
-def api_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real corpus index: KB_TEST_INDEX if set, else built once (about 30 s) like `kb ingest`."""
-    given = os.environ.get("KB_TEST_INDEX")
-    if given:
-        return Path(given).resolve()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from kb_service.embedding import SentenceTransformerEmbedder
-    from kb_service.ingest import ingest
+def api_index(corpus_index_dir: Path) -> Path:
+    """The session's real corpus index (conftest: KB_TEST_INDEX if set, else built once, like
+    `kb ingest`), with the ONNX export that the server's default query path loads."""
+    from kb_service.index import read_manifest
     from kb_service.kb import ensure_onnx_export
 
     settings = load_settings()
-    root = tmp_path_factory.mktemp("kb-index")
-    sources = [s for s in settings.sources if s.root.is_dir()]
-    embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
-    ingest(sources=sources, link_depth=settings.link_depth, index_root=root, embedder=embedder)
+    manifest = read_manifest(corpus_index_dir)
+    assert manifest is not None, f"no index at {corpus_index_dir}"
     if settings.query_backend == "onnx":
-        ensure_onnx_export(root, settings.model, settings.onnx_quantize)
-    return root
+        ensure_onnx_export(corpus_index_dir, manifest["model"], settings.onnx_quantize)
+    return corpus_index_dir
 
 
 def api_settings(index: Path, **overrides: Any) -> Settings:

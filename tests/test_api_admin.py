@@ -9,10 +9,10 @@ import pytest
 
 from kb_service.index import RESERVED_KEYS, index_lock, load_index, write_index
 
-pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error, copy_index  # noqa: E402
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error, copy_index  # noqa: E402
 
-pytest_plugins = ["api_fixtures"]
+pytest_plugins = ["tests.api_fixtures"]
 
 ADMIN = "admin-secret-key"
 QUESTION = {"question": "which approach for cart abandonment?"}

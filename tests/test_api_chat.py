@@ -8,10 +8,10 @@ import pytest
 
 from kb_service.api.schemas import AnswerPublic
 
-pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import assert_error  # noqa: E402  (after the rewrite hook)
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import assert_error  # noqa: E402  (after the rewrite hook)
 
-pytest_plugins = ["api_fixtures"]  # its session fixtures, shared by every API test module
+pytest_plugins = ["tests.api_fixtures"]  # its session fixtures, shared by every API test module
 
 CONVERSATION = [
     {"role": "user", "content": "which approach for cart abandonment?"},

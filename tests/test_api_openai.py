@@ -8,10 +8,10 @@ import pytest
 
 from kb_service.api.schemas import ChatCompletionPublic, ModelListPublic
 
-pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import assert_error  # noqa: E402
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import assert_error  # noqa: E402
 
-pytest_plugins = ["api_fixtures"]
+pytest_plugins = ["tests.api_fixtures"]
 
 NEWSLETTER = "which approach for a monthly newsletter?"
 

@@ -9,10 +9,10 @@ import pytest
 
 from kb_service.api.security import RateLimiter, fingerprint
 
-pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error  # noqa: E402
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error  # noqa: E402
 
-pytest_plugins = ["api_fixtures"]
+pytest_plugins = ["tests.api_fixtures"]
 
 QUESTION = {"question": "which approach for cart abandonment?"}
 KEYS = "key-alpha,key-beta"

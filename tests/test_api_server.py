@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 
-pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import REPO, Server, uvicorn_server  # noqa: E402
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import REPO, Server, uvicorn_server  # noqa: E402
 
-pytest_plugins = ["api_fixtures"]
+pytest_plugins = ["tests.api_fixtures"]
 
 KEY = "server-test-key"
 ADMIN = "server-admin-key"

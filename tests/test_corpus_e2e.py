@@ -1,0 +1,103 @@
+"""End to end on the real corpus: the index built from ../shared/corpus with the real model."""
+
+from __future__ import annotations
+
+import json
+
+from kb_service.evaluation import evaluate, load_questions
+
+from .conftest import DEV_SET, SHARED_CORPUS, needs_shared_corpus
+
+pytestmark = needs_shared_corpus
+
+
+def test_cart_abandonment_row_is_a_cited_table_row(corpus_kb):
+    chunks = corpus_kb.index.chunks
+    row = next(c for c in chunks if c.lang == "en" and c.kind == "table_row" and "Cart abandonment with reminder sequence" in c.text)
+    assert row.cells[0] == ("Your need", "Cart abandonment with reminder sequence")
+    assert row.cells[1] == ("Recommended approach", "Journeys")
+    assert row.anchor == "decision-guide"
+    assert row.url == "https://experienceleague.adobe.com/en/docs/journey-optimizer/using/start/journeys-vs-campaigns#decision-guide"
+    assert row.alt_url == "https://experienceleague.adobe.com/fr/docs/journey-optimizer/using/start/journeys-vs-campaigns#decision-guide"
+    source_line = (SHARED_CORPUS / "en" / row.path).read_text(encoding="utf-8").splitlines()[row.line_start - 1]
+    assert row.line_start == row.line_end and "Cart abandonment with reminder sequence" in source_line
+
+
+def test_hidden_and_front_matter_text_never_reaches_a_chunk(corpus_kb):
+    for chunk in corpus_kb.index.chunks:
+        for text in (chunk.text, chunk.embed_text):
+            assert "Are there recommended practices for running campaigns at scale" not in text or chunk.lang == "fr"
+            assert "exl-id" not in text and "source-git-commit" not in text
+            assert "[!DNL" not in text and "<!--" not in text and "\u200b" not in text
+
+
+def test_faq_questions_are_the_headings_of_their_chunks(corpus_kb):
+    faq = [c for c in corpus_kb.index.chunks if c.kind == "faq" and c.path.endswith("journey-faq.md") and c.lang == "en"]
+    assert any(c.heading_path[-1] == "How do I create a cart abandonment journey?" for c in faq)
+    assert all(c.text.startswith(c.heading_path[-1]) for c in faq)
+
+
+def test_every_line_range_points_at_its_text(corpus_kb):
+    files = {}
+    for chunk in corpus_kb.index.chunks:
+        if chunk.source == "guide-fr":
+            continue
+        key = (chunk.lang, chunk.path)
+        if key not in files:
+            files[key] = (SHARED_CORPUS / chunk.lang / chunk.path).read_text(encoding="utf-8").splitlines()
+        window = " ".join(files[key][chunk.line_start - 1 : chunk.line_end])
+        shown = chunk.cells[0][1] if chunk.cells else chunk.text  # a row's text starts with its headers
+        if chunk.kind == "faq" and shown.startswith(chunk.heading_path[-1]):
+            shown = shown[len(chunk.heading_path[-1]):]  # later parts of a long FAQ repeat its question
+        first_word = next((w for w in shown.replace("|", " ").split() if w.isalpha() and len(w) > 3), None)
+        if first_word:
+            assert first_word in window, (chunk.path, chunk.line_start, first_word)
+
+
+def test_ask_cart_abandonment_names_journeys_and_cites_the_decision_guide(corpus_kb):
+    answer = corpus_kb.ask("which approach for cart abandonment?")
+    assert not answer.abstained and answer.confidence >= 0.6
+    assert answer.answer.startswith("Journeys — Real-time trigger, wait times, conditional follow-up")
+    first = answer.citations[0].hit.chunk
+    assert (first.lang, first.anchor, first.kind) == ("en", "decision-guide", "table_row")
+
+
+def test_french_question_is_answered_from_french_pages(corpus_kb):
+    answer = corpus_kb.ask("Quelle approche pour l'abandon de panier ?")
+    assert answer.lang == "fr" and not answer.abstained
+    assert answer.answer.startswith(("Parcours", "Recommandé : Parcours"))
+    assert all(c.hit.chunk.lang == "fr" for c in answer.citations)
+
+
+def test_out_of_scope_abstains_and_still_offers_the_closest_sections(corpus_kb):
+    answer = corpus_kb.ask("Who won the 2018 football World Cup?")
+    assert answer.abstained and answer.answer == "The documentation doesn't cover this."
+    assert answer.citations == () and len(answer.see_also) > 0
+
+
+def test_follow_up_in_a_conversation_is_about_the_new_topic(corpus_kb):
+    answer = corpus_kb.chat([
+        {"role": "user", "content": "which approach for cart abandonment?"},
+        {"role": "assistant", "content": "Journeys — …"},
+        {"role": "user", "content": "and for a monthly newsletter?"},
+    ])
+    assert answer.answer.startswith("Action Campaign")
+
+
+def test_filters_by_language_and_path_prefix(corpus_kb):
+    hits = corpus_kb.search("campaign", k=10, lang="fr", path_prefix="help/using/orchestrated/").hits
+    assert hits and all(h.chunk.lang == "fr" and h.chunk.path.startswith("help/using/orchestrated/") for h in hits)
+
+
+def test_top_results_are_not_copies_of_one_table(corpus_kb):
+    hits = corpus_kb.search("which approaches support direct mail", k=5).hits
+    groups = [h.chunk.group for h in hits if h.chunk.group]
+    assert len(groups) == len(set(groups))
+
+
+def test_dev_set_figures_hold(corpus_kb):
+    report = evaluate(corpus_kb, load_questions(DEV_SET))["overall"]
+    assert report["recall@5"] >= 0.9
+    assert report["approach_accuracy"] == 1.0
+    assert report["abstention_accuracy"] == 1.0 and report["false_abstention_rate"] <= 0.05
+    json.dumps(report)  # the report is plain JSON for `kb eval --json`
