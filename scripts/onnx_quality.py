@@ -188,22 +188,24 @@ def neighbour_agreement(queries: np.ndarray, passages: np.ndarray, ref_queries: 
     }
 
 
-def interleaved_latency(configs: dict, questions: list[str], calls: int) -> dict:
+def interleaved_latency(configs: dict, questions: list[str]) -> dict:
     """Single-question wall time of ``encode([q])`` per config, configs called round-robin.
 
     The machine is shared: taking turns call by call exposes every config to the same
     background load, so the comparison stays fair even when the absolute figures drift.
-    ``configs`` maps a label to ``(prepare, encode)``; ``prepare`` runs before each call
-    (torch's thread count is process-wide).
+    ``configs`` maps a label to ``(prepare, encode, calls)``; ``prepare`` runs before each
+    call (torch's thread count is process-wide); a config stops after its own ``calls``.
     """
-    for prepare, encode in configs.values():  # warm-up
+    for prepare, encode, _ in configs.values():  # warm-up
         prepare()
         for question in questions[:20]:
             encode([question])
-    times: dict[str, list[float]] = {label: [] for label in configs}
-    for i in range(calls):
+    times: dict = {label: [] for label in configs}
+    for i in range(max(limit for _, _, limit in configs.values())):
         question = [questions[i % len(questions)]]
-        for label, (prepare, encode) in configs.items():
+        for label, (prepare, encode, limit) in configs.items():
+            if i >= limit:
+                continue
             prepare()
             start = time.perf_counter()
             encode(question)
@@ -212,7 +214,7 @@ def interleaved_latency(configs: dict, questions: list[str], calls: int) -> dict
     for label, samples in times.items():
         samples.sort()
         summary[label] = {
-            "calls": calls,
+            "calls": len(samples),
             "p50_ms": round(statistics.median(samples), 3),
             "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 3),
             "mean_ms": round(statistics.fmean(samples), 3),
@@ -220,12 +222,25 @@ def interleaved_latency(configs: dict, questions: list[str], calls: int) -> dict
     return summary
 
 
-def throughput(encode, passages: list[str]) -> dict:
-    encode(passages[:16])
-    start = time.perf_counter()
-    encode(passages, batch_size=16)
-    seconds = time.perf_counter() - start
-    return {"passages": len(passages), "batch_size": 16, "passages_per_s": round(len(passages) / seconds, 1)}
+def interleaved_throughput(encoders: dict, passages: list[str], batch_size: int = 16) -> dict:
+    """Passages per second at ``batch_size``; backends take turns batch by batch (shared machine).
+
+    The sample is sorted by length first, as an ingest would, so each batch is evenly padded.
+    """
+    ordered = sorted(passages, key=len, reverse=True)
+    seconds = {name: 0.0 for name in encoders}
+    for encode in encoders.values():  # warm-up
+        encode(ordered[-batch_size:], batch_size=batch_size)
+    for start in range(0, len(ordered), batch_size):
+        batch = ordered[start : start + batch_size]
+        for name, encode in encoders.items():
+            began = time.perf_counter()
+            encode(batch, batch_size=batch_size)
+            seconds[name] += time.perf_counter() - began
+    return {
+        name: {"passages": len(ordered), "batch_size": batch_size, "passages_per_s": round(len(ordered) / spent, 1)}
+        for name, spent in seconds.items()
+    }
 
 
 _COLD_START = r"""
@@ -299,10 +314,6 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _noop() -> None:
-    return None
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=Path("/work/shared/corpus"))
@@ -368,24 +379,22 @@ def main() -> int:
         def torch_threads(n: int):
             return lambda: torch.set_num_threads(n)
 
-        configs: dict = {}
+        configs: dict = {
+            ("torch (reference)", n): (torch_threads(n), reference.encode, args.torch_calls) for n in (1, 2)
+        }
         for name, model_dir in dirs.items():
             for threads in (1, 2):
                 timed = OnnxEmbedder(model_dir, name=DEFAULT_MODEL, threads=threads)
                 timed.warm_up()
-                configs[(name, threads)] = (_noop, timed.encode)
-        onnx_latency = interleaved_latency(configs, questions, args.calls)
-        torch_latency = interleaved_latency(
-            {("torch (reference)", n): (torch_threads(n), reference.encode) for n in (1, 2)}, questions, args.torch_calls
-        )
-        torch.set_num_threads(2)
-        for (name, threads), figures in {**onnx_latency, **torch_latency}.items():
+                configs[(name, threads)] = (torch_threads(2), timed.encode, args.calls)
+        for (name, threads), figures in interleaved_latency(configs, questions).items():
             report["backends"][name][f"latency_threads_{threads}"] = figures
+        torch.set_num_threads(2)
         print("latency done", file=sys.stderr)
 
-        sample = passages[: args.throughput_passages]
-        for name, encode in [("torch (reference)", reference.encode)] + [(n, e.encode) for n, e in embedders.items()]:
-            report["backends"][name]["throughput_batch16"] = throughput(encode, sample)
+        encoders = {"torch (reference)": reference.encode} | {n: e.encode for n, e in embedders.items()}
+        for name, figures in interleaved_throughput(encoders, passages[: args.throughput_passages]).items():
+            report["backends"][name]["throughput_batch16"] = figures
         report["backends"]["torch (reference)"]["cold_start"] = cold_start("torch", None, 1)
         for name, model_dir in dirs.items():
             report["backends"][name]["cold_start"] = cold_start("onnx", model_dir, args.cold_runs)
