@@ -18,7 +18,7 @@ import numpy as np
 from . import answer as answering
 from .conversation import contextualize
 from .index import LoadedIndex, load_index, read_manifest
-from .language import detect_language
+from .language import language_scores
 from .lexical import analyze
 from .retrieval import HybridRetriever, RetrievalResult
 from .types import Answer, Hit
@@ -28,6 +28,9 @@ ONNX_DIR = "onnx"
 # cases) are preferred by this factor over chunks that merely mention one. Chosen on our own
 # questions; see README "Retrieval choices".
 RECOMMENDING_BOOST = 1.25
+# Below this lingua confidence a question is too short to tell English from French by its
+# letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
+AMBIGUOUS_LANGUAGE = 0.9
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,11 @@ class KnowledgeBase:
         self.ask("quelle approche pour une newsletter ?")
 
     @property
+    def embedder(self):
+        """The query embedder (shared with a reloaded KnowledgeBase of the same model)."""
+        return self._embedder
+
+    @property
     def index(self) -> LoadedIndex:
         if self._index is None:
             self.load()
@@ -161,7 +169,19 @@ class KnowledgeBase:
         return vector
 
     def _language(self, text: str, lang: str | None) -> str:
-        return lang if lang else detect_language(text)
+        """The explicit language, else the detected one; on a short, ambiguous question
+        ("cart abandonment") the language whose docs know more of its words."""
+        if lang:
+            return lang
+        scores = language_scores(text)
+        if not scores:
+            return "en"
+        best = max(scores, key=scores.get)
+        if scores[best] >= AMBIGUOUS_LANGUAGE:
+            return best
+        coverage = {code: self.retriever.coverage(text, code) for code in scores}
+        top = max(coverage.values())
+        return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
     def _retrieve(self, query: str, *, k: int, lang: str | None, path_prefix: str | None) -> RetrievalResult:
         retriever = self.retriever  # one index for the whole request, even across a reload

@@ -30,18 +30,22 @@ def _get_detector():
 
 
 @lru_cache(maxsize=4096)
-def detect_language(text: str, default: str = "en") -> str:
-    """Return "en" or "fr" for ``text``; ``default`` when it has no letters to judge by."""
+def language_scores(text: str) -> dict[str, float]:
+    """lingua's confidence for each supported language (they sum to 1; empty: no letters)."""
     if not any(ch.isalpha() for ch in text):
-        return default
+        return {}
     from lingua import Language
 
-    language = _get_detector().detect_language_of(text)
-    if language == Language.FRENCH:
-        return "fr"
-    if language == Language.ENGLISH:
-        return "en"
-    return default
+    codes = {Language.ENGLISH: "en", Language.FRENCH: "fr"}
+    return {codes[v.language]: float(v.value) for v in _get_detector().compute_language_confidence_values(text) if v.language in codes}
+
+
+def detect_language(text: str, default: str = "en") -> str:
+    """Return "en" or "fr" for ``text``; ``default`` when it has no letters to judge by."""
+    scores = language_scores(text)
+    if not scores:
+        return default
+    return max(scores, key=scores.get)
 
 
 def warm_up() -> None:

@@ -46,7 +46,7 @@ def answer_view(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _where(view: dict[str, Any]) -> str:
+def where(view: dict[str, Any]) -> str:
     trail = " › ".join([view.get("title", "")] + [h for h in view.get("heading_path", [])[1:]])
     return trail.strip(" ›")
 
@@ -56,7 +56,7 @@ def format_answer(view: dict[str, Any]) -> str:
     lines = [view["answer"], ""]
     if view.get("citations"):
         for c in view["citations"]:
-            lines.append(f"[{c['number']}] {_where(c)}")
+            lines.append(f"[{c['number']}] {where(c)}")
             lines.append(f"    {c['url']}")
             lines.append(f"    {c['path']} lines {c['line_start']}-{c['line_end']} ({c['lang']})")
             if c.get("alt_url"):
@@ -64,7 +64,7 @@ def format_answer(view: dict[str, Any]) -> str:
     if view.get("see_also"):
         lines.append("See also:" if view.get("citations") else "Closest sections:")
         for h in view["see_also"]:
-            lines.append(f"  - {_where(h)}  {h['url']}")
+            lines.append(f"  - {where(h)}  {h['url']}")
     lines.append(f"(confidence {view['confidence']:.2f}, {view['took_ms']:.1f} ms)")
     return "\n".join(lines).rstrip()
 
@@ -73,7 +73,7 @@ def format_hits(hits: list[dict[str, Any]]) -> str:
     lines = []
     for rank, h in enumerate(hits, start=1):
         text = " ".join(h["text"].split())
-        lines.append(f"{rank:>2}. [{h['score']:.4f}] {_where(h)} ({h['kind']}, {h['lang']})")
+        lines.append(f"{rank:>2}. [{h['score']:.4f}] {where(h)} ({h['kind']}, {h['lang']})")
         lines.append(f"    {h['url']}  lines {h['line_start']}-{h['line_end']}")
         lines.append(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
     return "\n".join(lines) if lines else "No results."

@@ -104,7 +104,7 @@ def test_reload_swaps_in_a_new_build(make_client, shared_kb, api_index, tmp_path
     assert dropped not in paths and len(paths) == len(documents_before) - 1
     assert client.post("/v1/ask", json=QUESTION).status_code == 200
     # The query model was reused, not loaded again (KnowledgeBase keeps it private).
-    assert client.app.state.service.serving.kb._embedder is shared_kb._embedder
+    assert client.app.state.service.serving.kb.embedder is shared_kb.embedder
     metrics = client.get("/metrics").text
     assert 'kb_reloads_total{result="success"} 1.0' in metrics
     assert f"kb_index_documents {float(len(paths))}" in metrics

@@ -106,7 +106,7 @@ class Service:
         embedder = None
         if manifest is not None and self.serving is not None:
             # KnowledgeBase has no public accessor for its embedder; read it defensively.
-            current = getattr(self.serving.kb, "_embedder", None)
+            current = getattr(self.serving.kb, "embedder", None)
             if current is not None and getattr(current, "name", None) == manifest.get("model"):
                 embedder = current
         kb = self._new_kb(embedder).load()

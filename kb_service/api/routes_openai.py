@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from ..types import Answer
-from ..views import _where, answer_view
+from ..views import where, answer_view
 from .deps import ServiceDep, ServingDep
 from .errors import ApiError
 from .routes_chat import answer_conversation, checked_conversation
@@ -37,9 +37,9 @@ def completion_text(view: dict) -> str:
     """The answer, then "[n] title › heading — url" per citation (or the closest sections)."""
     lines = [view["answer"]]
     if view["citations"]:
-        lines += ["", "Sources:"] + [f"[{c['number']}] {_where(c)} — {c['url']}" for c in view["citations"]]
+        lines += ["", "Sources:"] + [f"[{c['number']}] {where(c)} — {c['url']}" for c in view["citations"]]
     elif view["see_also"]:
-        lines += ["", "Closest sections:"] + [f"- {_where(h)} — {h['url']}" for h in view["see_also"]]
+        lines += ["", "Closest sections:"] + [f"- {where(h)} — {h['url']}" for h in view["see_also"]]
     return "\n".join(lines)
 
 
