@@ -13,10 +13,10 @@ import numpy as np
 
 # Below this many vectors an exact IndexFlatIP is used; above it, HNSW (docs/scaling.md,
 # measured with scripts/bench_scaling.py on this 2-core machine, 1 OpenMP thread, 384-d).
-# Flat search is memory-bound and linear: p50 0.24 ms at 10k, 7 ms at 100k, 25 ms at 300k,
+# Flat search is memory-bound and linear: p50 0.24 ms at 10k, 7-11 ms at 100k, 25 ms at 300k,
 # 55 ms at 1M. At 50k it costs ~3.5 ms, about what embedding the question costs (2-5 ms);
 # below that exactness is free, above it flat search dominates the query. HNSW answers in
-# < 0.6 ms at every size measured, and its build (~30 s per 100k rows on 2 cores) is small
+# < 0.6 ms at every size measured, and its build (30-45 s per 100k rows on 2 cores) is small
 # next to embedding the same passages (~30 passages/s), so the switch costs ingest little.
 HNSW_THRESHOLD = 50_000
 HNSW_M = 32

@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# Latency is measured with backends taking turns; torch's OpenMP workers must not keep
+# spinning after a call and steal the cores from the ONNX call that follows. Set before torch loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(ROOT))
 
 from kb_service.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder  # noqa: E402
@@ -332,6 +335,7 @@ def main() -> int:
         "model": DEFAULT_MODEL,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "load_average_at_start": os.getloadavg(),
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "passages": len(passages),
         "questions": {"en": len(QUESTIONS_EN), "fr": len(QUESTIONS_FR)},
         "backends": {},
