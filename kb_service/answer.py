@@ -405,6 +405,54 @@ def abstention_text(lang: str) -> str:
     return ABSTAIN_TEXT.get(lang, ABSTAIN_TEXT["en"])
 
 
+# ---- answer type ---------------------------------------------------------------------------
+
+# Questions whose answer must be a price, or a number about their subject. Retrieval finds the
+# right topic for "how much does Journey Optimizer cost?" (pages about Journey Optimizer),
+# so confidence alone cannot tell that the docs never state the figure; this check can.
+_PRICE_QUESTION = re.compile(
+    r"\bhow much\b[^?]*\b(cost|pay|charge)|\b(cost|price|fee|fees)\s+(of|for|per)\b"
+    r"|\bwhat (is|are|'s) the (cost|price|pricing|fees?)\b|\bpricing\b|\blicen[cs]e (cost|price|fee)s?\b"
+    r"|\bcombien\s+co[uû]te|\b(co[uû]t|prix|tarif)s?\s+(de|du|d['’]|des|par|pour)\b|\btarification\b",
+    re.I,
+)
+_MONEY = re.compile(r"[$€£¥]|\b(usd|eur|gbp|dollars?|euros?)\b", re.I)
+# Only questions that ask for the figure itself ("how many journeys can I publish?"), not
+# ones that mention a count on the way ("how can I see how many people are in my journey?").
+_QUANTITY_QUESTION = re.compile(
+    r"^\W*(how (many|long)\b|what('s| is) the (maximum|max|limit|minimum)\b)"
+    r"|^\W*(combien de\b|quel(le)?s? (est|sont) (le|la|les) (nombre|dur[ée]e|limite))",
+    re.I,
+)
+_DIGIT = re.compile(r"\d")
+_QUANTITY_WORDS = {
+    "en": "maximum max minimum number numbers limit limits many long count amount",
+    "fr": "maximum maximal maximale minimum nombre nombres limite limites durée combien quantité",
+}
+
+
+def missing_answer_type(question: str, lang: str, hits: Sequence[Hit], subject_terms: set[str], analyze: Analyzer) -> str | None:
+    """Why the best hits cannot answer a price or quantity question, or None if they can.
+
+    A price question needs a currency amount in the hits; a quantity question needs a
+    sentence holding both a number and the question's subject (its rarest words).
+    """
+    texts = [h.chunk.text for h in hits[:3]]
+    if _PRICE_QUESTION.search(question):
+        if not any(_MONEY.search(t) for t in texts):
+            return "the documentation states no price"
+        return None
+    # The words that ask for the figure ("maximum", "nombre") are not what it is a figure of.
+    subject_terms = subject_terms - set(analyze(_QUANTITY_WORDS[lang], lang))
+    if _QUANTITY_QUESTION.search(question) and subject_terms and not is_approach_question(question):
+        for text in texts:
+            for sentence in split_sentences(text):
+                if _DIGIT.search(sentence) and subject_terms & set(analyze(sentence, lang)):
+                    return None
+        return "the documentation gives no figure for this"
+    return None
+
+
 # ---- confidence ----------------------------------------------------------------------------
 
 # A logistic model over retrieval evidence. The coefficients are fitted by

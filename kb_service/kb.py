@@ -31,6 +31,8 @@ RECOMMENDING_BOOST = 1.25
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
+# Confidence given to an answer whose hits lack what the question asks for (a price, a figure).
+MISSING_ANSWER_CONFIDENCE = 0.2
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,9 @@ class KnowledgeBase:
         result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
         hits = result.hits
         conf = self._confidence(query, result)
+        subject = self.retriever.subject_terms(query, result.lang)
+        if hits and answering.missing_answer_type(query, result.lang, hits, subject, analyze):
+            conf = min(conf, MISSING_ANSWER_CONFIDENCE)
         if not hits or conf < answering.ABSTAIN_BELOW:
             return Answer(
                 answer=answering.abstention_text(answer_lang),

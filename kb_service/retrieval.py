@@ -220,6 +220,13 @@ class HybridRetriever:
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
 
+    def subject_terms(self, question: str, lang: str, count: int = 3) -> set[str]:
+        """The question's most specific known words (highest IDF): what it is about."""
+        if lang not in ("en", "fr"):
+            return set()
+        known = [t for t in set(analyze(question, lang)) if self._document_frequency(lang).get(t)]
+        return set(sorted(known, key=lambda t: -self._idf(t, lang))[:count])
+
     def _idf(self, term: str, lang: str) -> float:
         rows = self._rows_by_lang.get(lang)
         n = len(rows) if rows is not None else 0

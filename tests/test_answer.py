@@ -191,3 +191,35 @@ def test_confidence_is_monotonic_in_the_evidence_and_bounded():
     strong = {"top_dense": 0.8, "coverage": 1.0, "lexical_per_term": 2.0, "agreement": 1.0, "unknown_terms": 0, "unknown_names": 0, "top_coverage": 1.0, "french": 0}
     weak = dict(strong, top_dense=0.05, coverage=0.2, unknown_terms=4, unknown_names=2, top_coverage=0.1, lexical_per_term=0.1)
     assert 0.0 <= A.confidence(weak) < A.ABSTAIN_BELOW < A.confidence(strong) <= 1.0
+
+
+PRICING_FREE = chunk("Journey Optimizer licensing is described in the product description. Campaigns run on a schedule.")
+LIMITS = chunk("Journeys are limited to a maximum of 50 activities. Keep journeys simple.", heading_path=("FAQ", "Limits"))
+
+
+def subject(question):
+    return set(analyze(question, "en"))
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How much does Journey Optimizer cost per month?", "What is the pricing of orchestrated campaigns?", "Combien coûte une licence ?"],
+)
+def test_price_questions_need_an_amount_in_the_hits(question):
+    lang = "fr" if "Combien" in question else "en"
+    assert A.missing_answer_type(question, lang, [hit(PRICING_FREE)], {"licenc"}, analyze) is not None
+    priced = chunk("The Prime package costs $100 per month.")
+    assert A.missing_answer_type(question, lang, [hit(priced)], {"licenc"}, analyze) is None
+
+
+def test_quantity_questions_need_a_figure_about_their_subject():
+    question = "how many activities can a journey have?"
+    assert A.missing_answer_type(question, "en", [hit(LIMITS)], {"activ"}, analyze) is None
+    # a figure about something else does not answer "how many sandboxes"
+    assert A.missing_answer_type("how many sandboxes can I create?", "en", [hit(LIMITS)], {"sandbox"}, analyze) is not None
+
+
+def test_questions_that_mention_a_count_in_passing_are_not_quantity_questions():
+    question = "how can I see how many people are in my journey right now?"
+    assert A.missing_answer_type(question, "en", [hit(FAQ)], {"peopl"}, analyze) is None
+    assert A.missing_answer_type("when prices drop, what should I use?", "en", [hit(FAQ)], {"drop"}, analyze) is None

@@ -101,3 +101,13 @@ def test_dev_set_figures_hold(corpus_kb):
     assert report["approach_accuracy"] == 1.0
     assert report["abstention_accuracy"] == 1.0 and report["false_abstention_rate"] <= 0.05
     json.dumps(report)  # the report is plain JSON for `kb eval --json`
+
+
+def test_questions_about_figures_the_docs_do_not_give_abstain(corpus_kb):
+    for question in (
+        "How much does Journey Optimizer cost per month?",
+        "Combien coûte une licence Journey Optimizer par an ?",
+        "what is the maximum number of journeys I can publish per sandbox?",
+    ):
+        assert corpus_kb.ask(question).abstained, question
+    assert "50" in corpus_kb.ask("how many activities max can a journey have?").answer

@@ -1,0 +1,503 @@
+"""kb end-to-end benchmark: cold start, ingest, warm in-process latency, HTTP load, memory.
+
+    python scripts/bench.py                    # everything (ingest into a fresh temp index)
+    python scripts/bench.py --skip-ingest      # serve and query the configured index as is
+    kb bench -- --duration 5 --concurrency 1,4
+
+Writes bench/results.json and bench/results.md (and prints the table). Every loop is bounded
+by a count and a time; every server this script starts is stopped, also on failure. Servers
+listen on 127.0.0.1 only. The client shares the machine with the server: on 2 cores the
+load generator takes CPU from the server, so throughput here is a floor, not a ceiling.
+
+Questions come from eval/questions.jsonl and ../shared/eval/dev.jsonl, plus simple variations
+(a greeting, a trailing "please", lower case, ...), so every timed request is a question the
+server has not embedded before (its question-embedding cache is an LRU), unless a section
+says "cached".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import atexit
+import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+_SERVERS: list[subprocess.Popen] = []
+
+# ---------------------------------------------------------------- questions
+
+_PREFIX = {
+    "en": ["", "Hi, ", "Quick question: ", "Hello! ", "Please help: ", "Question: ", "Hey team, ",
+           "I wonder: ", "Can you tell me: ", "Help needed: "],
+    "fr": ["", "Bonjour, ", "Petite question : ", "Salut ! ", "Aidez-moi : ", "Question : ",
+           "Bonjour l'équipe, ", "Je me demande : ", "Pouvez-vous me dire : ", "Besoin d'aide : "],
+}
+_SUFFIX = {
+    "en": ["", " please", " thanks", " in Journey Optimizer", " for our team", " (marketing)"],
+    "fr": ["", " s'il vous plaît", " merci", " dans Journey Optimizer", " pour notre équipe", " (marketing)"],
+}
+
+
+def base_questions() -> list[tuple[str, str]]:
+    """(question, lang) from the project's and the shared evaluation sets, in file order."""
+    found = []
+    for path in (REPO / "eval" / "questions.jsonl", REPO.parent / "shared" / "eval" / "dev.jsonl"):
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                found.append((item["question"], item.get("lang", "en")))
+    if not found:
+        sys.exit("no evaluation questions found (eval/questions.jsonl)")
+    return found
+
+
+def distinct_questions(limit: int) -> list[str]:
+    """Up to ``limit`` distinct questions: the originals first, then variations of them."""
+    base = base_questions()
+    seen: set[str] = set()
+    out: list[str] = []
+    for lower, suffix_i, prefix_i in itertools.product((False, True), range(6), range(10)):
+        for question, lang in base:
+            text = question.rstrip(" ?")
+            ends = " ?" if lang == "fr" else "?"
+            variant = _PREFIX[lang][prefix_i] + text + _SUFFIX[lang][suffix_i] + (ends if question.rstrip().endswith("?") else "")
+            variant = variant.lower() if lower else variant
+            key = " ".join(variant.split())  # what the embedding cache keys on
+            if key not in seen:
+                seen.add(key)
+                out.append(variant)
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def percentiles(values_ms: list[float]) -> dict:
+    if not values_ms:
+        return {"n": 0}
+    ordered = sorted(values_ms)
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))], 3)
+
+    return {"n": len(ordered), "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": round(ordered[-1], 3)}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gb": ram_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_avg_at_start": load,
+    }
+
+
+def kb_command() -> list[str]:
+    script = Path(sys.executable).parent / "kb"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "kb_service.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid: int, field: str) -> int | None:
+    """A /proc/<pid>/status field in kB (VmHWM, VmRSS)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def loads_torch(pid: int) -> bool:
+    """Whether a running process has torch's shared library mapped (i.e. imported torch)."""
+    try:
+        return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+def timed_run(cmd: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-800:]}")
+    return elapsed, done
+
+
+# ---------------------------------------------------------------- server
+
+
+def start_server(index: Path, port: int) -> subprocess.Popen:
+    cmd = kb_command() + ["serve", "--host", "127.0.0.1", "--port", str(port), "--index", str(index)]
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _SERVERS.append(proc)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    if proc in _SERVERS:
+        _SERVERS.remove(proc)
+
+
+def _stop_all() -> None:
+    for proc in list(_SERVERS):
+        try:
+            stop_server(proc)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            proc.kill()
+
+
+def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 120.0) -> float:
+    """Seconds from now until /readyz answers 200 (polled every 10 ms)."""
+    import httpx
+
+    started = time.perf_counter()
+    url = f"http://127.0.0.1:{port}/readyz"
+    with httpx.Client(timeout=1.0) as client:
+        while time.perf_counter() - started < timeout:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
+                raise RuntimeError(f"kb serve exited with {proc.returncode}: {err}")
+            try:
+                if client.get(url).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+    raise RuntimeError(f"kb serve was not ready after {timeout:.0f} s")
+
+
+# ---------------------------------------------------------------- sections
+
+
+def bench_ingest(index: Path, runs: int) -> dict:
+    cmd = kb_command() + ["ingest", "--index", str(index)]
+    elapsed, done = timed_run(cmd, timeout=1800)
+    from kb_service.index import read_manifest
+
+    manifest = read_manifest(index) or {}
+    chunks = int((manifest.get("chunk_counts") or {}).get("total", 0))
+    # The CLI's own figure excludes process start and the one-off ONNX export.
+    reported = re.search(r"([\d.]+) s, ([\d.]+) chunks/s", done.stdout)
+    again = [timed_run(cmd, timeout=600)[0] for _ in range(runs)]
+    return {
+        "full_wall_s": round(elapsed, 2),
+        "chunks": chunks,
+        "chunks_per_s_wall": round(chunks / elapsed, 1) if elapsed else None,
+        "pipeline_s": float(reported.group(1)) if reported else None,
+        "reingest_unchanged_wall_s": [round(x, 2) for x in again],
+        "reingest_unchanged_median_s": round(statistics.median(again), 2),
+    }
+
+
+def bench_cold(index: Path, question: str, runs: int) -> dict:
+    ready = []
+    for _ in range(runs):
+        port = free_port()
+        started = time.perf_counter()
+        proc = start_server(index, port)
+        try:
+            wait_ready(proc, port)
+            ready.append(time.perf_counter() - started)
+        finally:
+            stop_server(proc)
+    asks = [timed_run(kb_command() + ["ask", "--index", str(index), question], timeout=300)[0] for _ in range(runs)]
+    return {
+        "serve_ready_s": [round(x, 2) for x in ready],
+        "serve_ready_median_s": round(statistics.median(ready), 2),
+        "ask_embedded_s": [round(x, 2) for x in asks],
+        "ask_embedded_median_s": round(statistics.median(asks), 2),
+    }
+
+
+def bench_remote_ask(url: str, question: str, runs: int) -> dict:
+    walls = [timed_run(kb_command() + ["ask", "--url", url, question], timeout=60)[0] for _ in range(runs)]
+    # The same command in a child that reports which heavy modules it imported.
+    probe = (
+        "import sys\nfrom kb_service.cli import app\n"
+        f"sys.argv = ['kb', 'ask', '--url', {url!r}, {question!r}]\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'onnxruntime', 'faiss', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    _, done = timed_run([sys.executable, "-c", probe], timeout=60)
+    heavy = done.stdout.rsplit("HEAVY=", 1)[-1].strip()
+    return {
+        "wall_s": [round(x, 3) for x in walls],
+        "median_s": round(statistics.median(walls), 3),
+        "heavy_modules_imported": [m for m in heavy.split(",") if m],
+        "imports_torch": "torch" in heavy.split(","),
+    }
+
+
+def bench_in_process(index: Path, questions: list[str], max_seconds: float) -> dict:
+    from kb_service.config import load_settings
+    from kb_service.kb import KnowledgeBase
+
+    settings = load_settings(index=index)
+    kb = KnowledgeBase(index, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
+                       threads=settings.threads).load()
+    kb.warm_up()
+    half = len(questions) // 2
+    result = {"questions_per_measure": half}
+    # search with fresh questions, then ask with other fresh ones, then both again (cached
+    # question embeddings and language scores; retrieval and answer composition still run).
+    plan = [("search_cold", kb.search, questions[:half]), ("ask_cold", kb.ask, questions[half:]),
+            ("search_cached", kb.search, questions[:half]), ("ask_cached", kb.ask, questions[half:])]
+    for name, fn, batch in plan:
+        times = []
+        deadline = time.perf_counter() + max_seconds
+        for question in batch:
+            started = time.perf_counter()
+            fn(question)
+            times.append((time.perf_counter() - started) * 1000)
+            if time.perf_counter() > deadline:
+                break
+        result[name] = percentiles(times)
+    import sys as _sys
+
+    result["imports_torch"] = "torch" in _sys.modules
+    return result
+
+
+async def _load_cell(url: str, route: str, questions, concurrency: int, duration: float, max_requests: int) -> dict:
+    import httpx
+
+    field = "query" if route == "/v1/search" else "question"
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    issued = 0
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as client:
+
+        async def worker() -> None:
+            nonlocal issued
+            while time.perf_counter() < deadline and issued < max_requests:
+                issued += 1
+                question = next(questions)
+                started = time.perf_counter()
+                try:
+                    response = await client.post(route, json={field: question})
+                    if response.status_code == 200:
+                        latencies.append((time.perf_counter() - started) * 1000)
+                    else:
+                        errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+                except httpx.HTTPError as exc:
+                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {
+        "concurrency": concurrency,
+        "seconds": round(elapsed, 2),
+        "ok": len(latencies),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "req_per_s": round(len(latencies) / elapsed, 1) if elapsed else None,
+        **percentiles(latencies),
+    }
+
+
+def bench_http(url: str, questions: list[str], levels: list[int], duration: float, max_requests: int) -> dict:
+    pool = iter(questions)
+    used = {"n": 0}
+
+    def next_question():
+        used["n"] += 1
+        return next(pool, None) or questions[used["n"] % len(questions)]
+
+    class _Questions:
+        def __next__(self):
+            return next_question()
+
+    cells = {}
+    for route in ("/v1/ask", "/v1/search"):
+        for level in levels:
+            cells[f"{route} c={level}"] = asyncio.run(
+                _load_cell(url, route, _Questions(), level, duration, max_requests)
+            )
+    return {"cells": cells, "distinct_questions": len(questions), "requests_sent": used["n"],
+            "repeated_questions": max(0, used["n"] - len(questions))}
+
+
+# ---------------------------------------------------------------- report
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    lines = [
+        f"# kb benchmark ({m['date']})",
+        "",
+        f"Machine: {m['nproc']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}, "
+        f"load average at start {m['load_avg_at_start']}. Index: {results['index']['chunks']} chunks.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+    ]
+    row = lines.append
+    ing = results.get("ingest")
+    if ing:
+        row(f"| full ingest (wall, fresh temp index) | {ing['full_wall_s']} s ({ing['chunks_per_s_wall']} chunks/s) |")
+        row(f"| re-ingest, nothing changed (median of {len(ing['reingest_unchanged_wall_s'])}) | {ing['reingest_unchanged_median_s']} s |")
+    cold = results["cold"]
+    row(f"| `kb serve` start → /readyz 200 (median of {len(cold['serve_ready_s'])}) | {cold['serve_ready_median_s']} s |")
+    row(f"| `kb ask` embedded, cold process (median of {len(cold['ask_embedded_s'])}) | {cold['ask_embedded_median_s']} s |")
+    remote = results["remote_ask"]
+    row(f"| `kb ask --url` wall (median of {len(remote['wall_s'])}) | {remote['median_s']} s; imports torch: "
+        f"{'yes' if remote['imports_torch'] else 'no'} |")
+    warm = results["in_process"]
+    for name in ("search_cold", "ask_cold", "search_cached", "ask_cached"):
+        p = warm[name]
+        row(f"| in-process {name.replace('_', ' ')} p50 / p95 / p99 (n={p['n']}) | {p['p50']} / {p['p95']} / {p['p99']} ms |")
+    row(f"| server peak RSS (VmHWM after load) | {results['server']['peak_rss_mb']} MB; torch loaded: "
+        f"{'yes' if results['server']['torch_loaded'] else 'no'} |")
+    lines += ["", "HTTP, 1 uvicorn worker, distinct questions, "
+              f"{results['http_settings']['duration_s']} s per cell (httpx async client, keep-alive):", "",
+              "| route | concurrency | req/s | p50 ms | p95 ms | p99 ms | ok | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, cell in results["http"]["cells"].items():
+        route = name.split(" ")[0]
+        row(f"| {route} | {cell['concurrency']} | {cell['req_per_s']} | {cell.get('p50')} | {cell.get('p95')} | "
+            f"{cell.get('p99')} | {cell['ok']} | {cell['errors']} |")
+    http = results["http"]
+    lines += ["", f"{http['requests_sent']} HTTP requests over {http['distinct_questions']} distinct questions "
+              f"({http['repeated_questions']} repeated)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index", type=Path, help="Index to serve with --skip-ingest (default: the configured one).")
+    parser.add_argument("--skip-ingest", action="store_true", help="Do not time a full ingest into a temp index.")
+    parser.add_argument("--out", type=Path, default=REPO / "bench", help="Folder for results.json and results.md.")
+    parser.add_argument("--duration", type=float, default=10.0, help="Seconds per HTTP cell.")
+    parser.add_argument("--concurrency", default="1,4,16", help="Comma-separated HTTP concurrency levels.")
+    parser.add_argument("--questions", type=int, default=400,
+                        help="Distinct questions per in-process measure (search, ask; at least 300).")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="Cap on requests per HTTP cell.")
+    parser.add_argument("--runs", type=int, default=3, help="Runs of each cold-start measurement.")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
+
+    atexit.register(_stop_all)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run atexit (stop servers) on kill
+
+    results: dict = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
+    tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    try:
+        if args.skip_ingest:
+            from kb_service.config import load_settings
+
+            index = (args.index or load_settings().index).resolve()
+        else:
+            index = tmp / "index"
+            print(f"ingest into {index} …", file=sys.stderr)
+            results["ingest"] = bench_ingest(index, runs=args.runs)
+        from kb_service.index import read_manifest
+
+        manifest = read_manifest(index)
+        if manifest is None:
+            sys.exit(f"no index at {index}: run `kb ingest` first (or drop --skip-ingest)")
+        results["index"] = {"path": str(index), "chunks": (manifest.get("chunk_counts") or {}).get("total"),
+                            "build": manifest.get("build"), "dense": manifest.get("dense")}
+        # Enough distinct questions that no HTTP request repeats one at the expected rates.
+        per_measure = max(args.questions, 300)
+        questions = distinct_questions(2 * per_measure + 30_000)
+        local, remote_pool = questions[: 2 * per_measure], questions[2 * per_measure :]
+        probe_question = "which approach for cart abandonment?"
+
+        print("cold start …", file=sys.stderr)
+        results["cold"] = bench_cold(index, probe_question, runs=args.runs)
+        print("in-process search and ask …", file=sys.stderr)
+        results["in_process"] = bench_in_process(index, local, max_seconds=60.0)
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        server = start_server(index, port)
+        try:
+            wait_ready(server, port)
+            print("kb ask --url …", file=sys.stderr)
+            results["remote_ask"] = bench_remote_ask(url, probe_question, runs=5)
+            print(f"HTTP load ({args.duration:g} s per cell) …", file=sys.stderr)
+            results["http_settings"] = {"duration_s": args.duration, "levels": levels, "workers": 1}
+            results["http"] = bench_http(url, remote_pool, levels, args.duration, args.max_requests)
+            hwm = proc_status(server.pid, "VmHWM")
+            results["server"] = {"pid": server.pid, "peak_rss_mb": round(hwm / 1024, 1) if hwm else None,
+                                 "torch_loaded": loads_torch(server.pid)}
+        finally:
+            stop_server(server)
+    finally:
+        _stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    table = markdown(results)
+    (args.out / "results.md").write_text(table, encoding="utf-8")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
