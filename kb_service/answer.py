@@ -444,7 +444,9 @@ def missing_answer_type(question: str, lang: str, hits: Sequence[Hit], subject_t
         return None
     # The words that ask for the figure ("maximum", "nombre") are not what it is a figure of.
     subject_terms = subject_terms - set(analyze(_QUANTITY_WORDS[lang], lang))
-    if _QUANTITY_QUESTION.search(question) and subject_terms and not is_approach_question(question):
+    # "How many … — which approach gives that number?" asks for an approach, not a figure.
+    asks_for_approach = re.search(r"\b(approach|approche|option|type)s?\b", question, re.I)
+    if _QUANTITY_QUESTION.search(question) and subject_terms and not asks_for_approach:
         for text in texts:
             for sentence in split_sentences(text):
                 if _DIGIT.search(sentence) and subject_terms & set(analyze(sentence, lang)):
