@@ -15,6 +15,7 @@ import numpy as np
 
 from .index import LoadedIndex
 from .lexical import analyze
+from .synonyms import related_words
 from .types import Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
@@ -24,6 +25,7 @@ DUPLICATE_COSINE = 0.92
 # English: its French vectors are noisier, so French leans on BM25 with French stemming.
 # Chosen on our own questions (eval/questions.jsonl); see README "Retrieval choices".
 DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}
+RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")  # two chunks this close say the same thing (a row and its paraphrase)
 
 
@@ -181,13 +183,21 @@ class HybridRetriever:
         if lexical is None:
             return {}
         global_rows = self.index.lexical_rows[lang]
-        found, scores = lexical.search(question, CANDIDATES * 2)
         allowed_set = set(int(r) for r in allowed)
         result: dict[str, float] = {}
-        for local_row, score in zip(found, scores):
-            row = int(global_rows[int(local_row)])
-            if row in allowed_set:
-                result[self._ids[row]] = float(score)
+        # The question's own words count fully; related vocabulary ("basket" -> "cart")
+        # only adds a fraction, so it can surface a passage but not outvote exact matches.
+        searches = [(question, 1.0)]
+        related = related_words(question, lang)
+        if related:
+            searches.append((related, RELATED_WORDS_WEIGHT))
+        for text, weight in searches:
+            found, scores = lexical.search(text, CANDIDATES * 2)
+            for local_row, score in zip(found, scores):
+                row = int(global_rows[int(local_row)])
+                if row in allowed_set:
+                    key = self._ids[row]
+                    result[key] = result.get(key, 0.0) + weight * float(score)
         return result
 
     def coverage(self, question: str, lang: str) -> float:

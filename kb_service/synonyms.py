@@ -1,0 +1,91 @@
+"""Marketing vocabulary for lexical query expansion.
+
+Users say "basket" where the docs say "cart", "parcel" where they say "shipping",
+"win back lapsed customers" where they say "re-engage inactive users". BM25 only matches
+words, and the small English embedding model bridges few of these (fewer still in French),
+so the lexical side of a query is expanded with the other words of each group it touches.
+Groups are general marketing-automation vocabulary, not answers: each maps everyday words
+onto the terms documentation uses. Matching is on stems, so plural and verb forms count.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .lexical import analyze
+
+GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "en": (
+        ("cart", "basket", "checkout"),
+        ("shipping", "shipment", "parcel", "package", "dispatch", "delivery status", "logistics"),
+        ("inactive", "lapsed", "dormant", "winback", "win back", "re-engage", "reengage", "re-engagement"),
+        ("password", "forgot", "reset"),
+        ("newsletter", "digest", "bulletin"),
+        ("promotion", "promo", "offer", "sale", "discount", "deal", "coupon"),
+        ("notification", "alert", "notify", "warn"),
+        ("booking", "reservation"),
+        ("store", "shop", "boutique", "outlet"),
+        ("stock", "inventory"),
+        ("loyalty", "rewards", "tier", "vip"),
+        ("welcome", "onboarding", "sign-up", "signup", "new customers"),
+        ("transactional", "order confirmation", "receipt"),
+        ("fraud", "suspicious", "account alerts"),
+        ("broadcast", "blast", "mass mailing", "all customers", "everyone", "everybody"),
+        ("seasonal", "holiday", "christmas", "greetings", "season's"),
+        ("catalog", "catalogue"),
+        ("outage", "disruption", "downtime"),
+        ("a/b test", "split test", "experiment", "variant"),
+        ("birthday", "birthdate", "date of birth"),
+        ("external system", "backend", "webhook", "third-party system"),
+        ("count", "how many recipients", "exact counts", "audience size"),
+    ),
+    "fr": (
+        ("panier", "caddie"),
+        ("expédition", "colis", "livraison", "expédié", "logistique"),
+        ("inactif", "inactifs", "réactiver", "réengager", "réengagement", "relancer"),
+        ("mot de passe", "réinitialisation", "oublié"),
+        ("newsletter", "lettre d'information", "infolettre"),
+        ("promotion", "promo", "offre", "soldes", "réduction", "remise", "coupon"),
+        ("notification", "alerte", "prévenir", "avertir"),
+        ("réservation", "booking"),
+        ("magasin", "boutique"),
+        ("stock", "inventaire"),
+        ("fidélité", "niveau", "vip"),
+        ("bienvenue", "accueil", "intégration", "onboarding", "inscription"),
+        ("transactionnel", "confirmation de commande", "reçu"),
+        ("fraude", "suspect", "antifraude", "alertes de comptes"),
+        ("vœux", "fêtes", "noël", "saisonnier", "salutations"),
+        ("catalogue", "catalog"),
+        ("panne", "interruption", "perturbation"),
+        ("tests a/b", "test a/b", "expérience", "variante"),
+        ("anniversaire", "date de naissance"),
+        ("système externe", "backend", "webhook", "si"),
+        ("nombre exact", "combien de destinataires", "décompte"),
+    ),
+}
+
+
+@lru_cache(maxsize=None)
+def _stem_groups(lang: str) -> tuple[tuple[frozenset[str], str], ...]:
+    """Each group as (stems of all its words, the words as text to append)."""
+    out = []
+    for group in GROUPS.get(lang, ()):
+        stems = frozenset(term for word in group for term in analyze(word, lang))
+        out.append((stems, " ".join(group)))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def related_words(question: str, lang: str) -> str:
+    """The words of every vocabulary group the question touches, minus its own ("" if none)."""
+    if lang not in GROUPS:
+        return ""
+    terms = set(analyze(question, lang))
+    extra = [
+        word
+        for stems, words in _stem_groups(lang)
+        if terms & stems
+        for word in words.split()
+        if not set(analyze(word, lang)) <= terms
+    ]
+    return " ".join(extra)
