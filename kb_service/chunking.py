@@ -39,7 +39,7 @@ _SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
 MIN_LIST_ITEMS = 3  # shorter lists are read as one statement
 # "- Cart abandonment recovery: Triggered by ..." (a short label, then what it is about)
 _LABELLED_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*[^:.!?\n]{2,60}\s?:\s")
-_NEVER_GROUPED = ("list_item", "table", "table_row", "code")
+_NEVER_GROUPED = ("list_item", "question", "table", "table_row", "code")
 
 
 def _label_above(blocks: list[Block], position: int) -> str:
@@ -169,7 +169,31 @@ class _Section:
             else:
                 run.append((index, block))
         out.extend(self._prose_chunks(run))
-        return self._with_list_items(out)
+        return self._with_question_handle(self._with_list_items(out))
+
+    def _with_question_handle(self, drafts: list[ChunkDraft]) -> list[ChunkDraft]:
+        """A section titled by a question also gets a chunk of just that question.
+
+        Users ask FAQ questions in their own words; matching them against the question
+        alone is sharper than against the question diluted in its whole answer. Retrieval
+        reports the answer chunk when this handle matches (see retrieval.fold).
+        """
+        title = self.heading_path[-1] if self.heading_path else ""
+        first = next((d for d in drafts if d.kind not in _NEVER_GROUPED), None)
+        if first is None or not title.rstrip().endswith("?"):
+            return drafts
+        line = self.question.line_start if self.question is not None else (self.blocks[-1].heading_line or first.line_start)
+        context = self.faq_context if self.question is not None else " > ".join(self.heading_path[:-1])
+        handle = ChunkDraft(
+            text=title,
+            embed_text=_truncate(f"{context}\n{title}" if context else title, self.max_tokens, self.count),
+            kind="question",
+            heading_path=self.heading_path,
+            anchor=self.anchor,
+            line_start=line,
+            line_end=line,
+        )
+        return drafts + [handle]
 
     def _with_list_items(self, drafts: list[ChunkDraft]) -> list[ChunkDraft]:
         """Each item of a list of three or more is also a chunk of its own (``list_item``).

@@ -46,6 +46,8 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 
 def _fold(text: str) -> str:
+    if text.isascii():  # nothing to fold; most English text, and the common case by far
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -74,13 +76,23 @@ def _check_lang(lang: str) -> None:
 def analyze(text: str, lang: str) -> list[str]:
     """Turn ``text`` into the stemmed terms BM25 indexes and queries with (see module doc)."""
     _check_lang(lang)
-    text = unicodedata.normalize("NFKC", text).lower().translate(_APOSTROPHES)
+    return list(_analyze(text, lang))
+
+
+# Answering analyses the same chunk sentences, cells and headers for question after
+# question (and each question up to five times): cached, analysis costs nothing after
+# the first time. Bounded, so a stream of distinct questions cannot grow it without end.
+@lru_cache(maxsize=65536)
+def _analyze(text: str, lang: str) -> tuple[str, ...]:
+    if not text.isascii():  # NFKC changes nothing in ASCII text
+        text = unicodedata.normalize("NFKC", text)
+    text = text.lower().translate(_APOSTROPHES)
     if lang == "fr":
         text = _FR_ELISION.sub(" ", text)
     text = _fold(text)
     stop = _stopwords(lang)
     words = [w for w in _TOKEN.findall(text) if w not in stop]
-    return _stemmer(lang).stemWords(words)
+    return tuple(_stemmer(lang).stemWords(words))
 
 
 class LexicalIndex:

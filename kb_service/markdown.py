@@ -117,6 +117,7 @@ class Block:
     # followed directly by its list) that belongs with the block after it.
     binds_next: bool = False
     items: tuple[ListItem, ...] = ()  # list items / HTML rows, for splitting long blocks
+    heading_line: int = 0  # line of the nearest heading above (0: none)
     header: tuple[str, ...] = ()  # pipe tables only
     rows: tuple[TableRow, ...] = ()  # pipe tables only
 
@@ -424,6 +425,7 @@ class _Heading:
     anchor: str
     level: int
     explicit: bool = False  # written as {#id} in the source
+    line: int = 0  # 1-based line of the heading in the source
 
 
 def _citation_anchor(headings: list[_Heading]) -> str:
@@ -548,7 +550,7 @@ class _BlockBuilder:
         anchor = anchor_match.group(1) if anchor_match else slugify(title)
         while self.headings and self.headings[-1].level >= level:
             self.headings.pop()
-        self.headings.append(_Heading(title, anchor, level, explicit=anchor_match is not None))
+        self.headings.append(_Heading(title, anchor, level, explicit=anchor_match is not None, line=start))
         self.section += 1
 
     def _paragraph(self, node: SyntaxTreeNode, offset: int) -> None:
@@ -749,6 +751,7 @@ class _BlockBuilder:
                 section=self.section,
                 container=container,
                 heading_levels=levels,
+                heading_line=self.headings[-1].line if self.headings else 0,
                 **extra,
             )
         )

@@ -114,17 +114,27 @@ def fold_items_into_parents(
     return folded, focus
 
 
+# Chunks that exist to be found, and stand for the chunk that holds them (small-to-big).
+HANDLE_KINDS = ("list_item", "question")
+
+
 def _item_parents(chunks: Sequence) -> dict[str, str]:
-    """list_item chunk id -> id of the chunk (same page and section) whose lines contain it."""
+    """Handle chunk id -> id of the chunk (same page and section) whose lines contain it."""
     holders: dict[tuple, list] = {}
     for chunk in chunks:
-        if chunk.kind not in ("list_item", "table", "table_row", "code"):
+        if chunk.kind not in HANDLE_KINDS + ("table", "table_row", "code"):
             holders.setdefault((chunk.lang, chunk.path, chunk.heading_path), []).append(chunk)
     parents: dict[str, str] = {}
     for chunk in chunks:
-        if chunk.kind != "list_item":
+        if chunk.kind not in HANDLE_KINDS:
             continue
-        for holder in holders.get((chunk.lang, chunk.path, chunk.heading_path), ()):
+        section = holders.get((chunk.lang, chunk.path, chunk.heading_path), ())
+        if chunk.kind == "question":
+            # The question titles its section: it stands for the section's first chunk.
+            if section:
+                parents[chunk.chunk_id] = min(section, key=lambda c: c.line_start).chunk_id
+            continue
+        for holder in section:
             if holder.line_start <= chunk.line_start and chunk.line_end <= holder.line_end:
                 parents[chunk.chunk_id] = holder.chunk_id
                 break
@@ -157,10 +167,20 @@ class HybridRetriever:
         self._parent_of = _item_parents(index.chunks)
         self._chunk_terms: dict[str, frozenset[str]] = {}  # filled lazily, then reused
         self._df: dict[str, dict[str, int]] = {}
+        # The vectors as a plain ndarray view of the same memory map: np.memmap's per-index
+        # bookkeeping cost more than the dot products themselves in diversify.
+        self._vectors = index.vectors.view(np.ndarray)
         self._rows_by_lang = {
             lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
             for lang in {c.lang for c in index.chunks}
         }
+
+    def _focus_text(self, handle_id: str | None) -> str | None:
+        """The matched list item's text; a matched FAQ question says nothing the answer lacks."""
+        if handle_id is None:
+            return None
+        chunk = self.index.chunks[self._row[handle_id]]
+        return chunk.text if chunk.kind == "list_item" else None
 
     def languages(self) -> list[str]:
         return sorted(self._rows_by_lang)
@@ -302,12 +322,17 @@ class HybridRetriever:
             fused = {key: score * boost.get(key, 1.0) for key, score in fused.items()}
         fused, focus = fold_items_into_parents(fused, self._parent_of)
         ranked = sorted(fused, key=lambda key: (-fused[key], key))
-        vectors = self.index.vectors
         row = self._row
+        candidates = ranked[: max(k * 3, 30)]
+        # All pairwise cosines of the candidates in one product: diversify asks for up to
+        # n²/2 of them, one at a time.
+        position = {key: i for i, key in enumerate(candidates)}
+        block = self._vectors[[row[key] for key in candidates]]
+        cosines = (block @ block.T).tolist()
         ordered = diversify(
-            ranked[: max(k * 3, 30)],
+            candidates,
             group_of=lambda key: self.index.chunks[row[key]].group,
-            similarity=lambda a, b: float(vectors[row[a]] @ vectors[row[b]]),
+            similarity=lambda a, b: cosines[position[a]][position[b]],
         )
         hits = [
             Hit(
@@ -315,7 +340,7 @@ class HybridRetriever:
                 score=round(fused[key], 6),
                 dense_score=dense.get(focus.get(key, key), dense.get(key)),
                 lexical_score=lexical.get(focus.get(key, key), lexical.get(key)),
-                focus=self.index.chunks[row[focus[key]]].text if key in focus else None,
+                focus=self._focus_text(focus.get(key)),
             )
             for key in ordered[:k]
         ]

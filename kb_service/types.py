@@ -10,8 +10,9 @@ from typing import Any
 
 # Kinds of chunk the chunker emits. ``table`` is a whole table kept retrievable as one unit;
 # ``table_row`` is one body row rendered as "Header: cell | Header: cell"; ``list_item`` is one
-# item of a list that is also kept whole in another chunk.
-CHUNK_KINDS = ("paragraph", "list", "list_item", "table", "table_row", "faq", "code", "callout", "section")
+# item of a list that is also kept whole in another chunk; ``question`` is the question that
+# titles a FAQ section, a retrieval handle for its answer chunk (never shown on its own).
+CHUNK_KINDS = ("paragraph", "list", "list_item", "question", "table", "table_row", "faq", "code", "callout", "section")
 
 LANGUAGES = ("en", "fr")
 

@@ -178,9 +178,14 @@ def timed_run(cmd: list[str], timeout: float) -> tuple[float, subprocess.Complet
 # ---------------------------------------------------------------- server
 
 
-def start_server(index: Path, port: int) -> subprocess.Popen:
+def start_server(index: Path, port: int, log_dir: Path) -> subprocess.Popen:
     cmd = kb_command() + ["serve", "--host", "127.0.0.1", "--port", str(port), "--index", str(index)]
-    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server logs one JSON line per request: to a file, never to a pipe nobody reads
+    # (a full pipe blocks the server mid-run).
+    log = open(log_dir / f"serve-{port}.log", "wb")
+    proc = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_path = log.name  # type: ignore[attr-defined]
+    log.close()  # the child holds its own descriptor
     _SERVERS.append(proc)
     return proc
 
@@ -214,7 +219,7 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 120.0) -> flo
     with httpx.Client(timeout=1.0) as client:
         while time.perf_counter() - started < timeout:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-800:] if proc.stderr else ""
+                err = Path(proc.log_path).read_text(errors="replace")[-800:]
                 raise RuntimeError(f"kb serve exited with {proc.returncode}: {err}")
             try:
                 if client.get(url).status_code == 200:
@@ -248,12 +253,12 @@ def bench_ingest(index: Path, runs: int) -> dict:
     }
 
 
-def bench_cold(index: Path, question: str, runs: int) -> dict:
+def bench_cold(index: Path, question: str, runs: int, log_dir: Path) -> dict:
     ready = []
     for _ in range(runs):
         port = free_port()
         started = time.perf_counter()
-        proc = start_server(index, port)
+        proc = start_server(index, port, log_dir)
         try:
             wait_ready(proc, port)
             ready.append(time.perf_counter() - started)
@@ -466,13 +471,13 @@ def main() -> None:
         probe_question = "which approach for cart abandonment?"
 
         print("cold start …", file=sys.stderr)
-        results["cold"] = bench_cold(index, probe_question, runs=args.runs)
+        results["cold"] = bench_cold(index, probe_question, runs=args.runs, log_dir=tmp)
         print("in-process search and ask …", file=sys.stderr)
         results["in_process"] = bench_in_process(index, local, max_seconds=60.0)
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(index, port)
+        server = start_server(index, port, tmp)
         try:
             wait_ready(server, port)
             print("kb ask --url …", file=sys.stderr)

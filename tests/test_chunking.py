@@ -20,8 +20,10 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def chunks_of(*lines: str, max_tokens: int = 256):
-    return chunk_document(parse_markdown("\n".join(lines) + "\n"), count_tokens=words, max_tokens=max_tokens)
+def chunks_of(*lines: str, max_tokens: int = 256, handles: bool = False):
+    """Chunks of the page; question handles (retrieval-only chunks) only when asked for."""
+    chunks = chunk_document(parse_markdown("\n".join(lines) + "\n"), count_tokens=words, max_tokens=max_tokens)
+    return chunks if handles else [c for c in chunks if c.kind != "question"]
 
 
 def test_slugify_is_exported_here():
@@ -359,3 +361,21 @@ def test_items_of_a_list_are_also_chunks_of_their_own_sharing_a_group():
 def test_lists_shorter_than_three_items_are_not_split_into_items():
     chunks = chunks_of("## Two", "* one thing here", "* another thing")
     assert [c.kind for c in chunks] == ["list"]
+
+
+def test_a_section_titled_by_a_question_gets_a_question_handle_on_the_question_line():
+    chunks = chunks_of(
+        "# FAQ",  # 1
+        "## What is a journey? {#what}",  # 2
+        "A journey is a multi-step orchestration.",  # 3
+        "+++ Can I stop a journey?",  # 4
+        "Yes, with Stop.",  # 5
+        "+++",  # 6
+        handles=True,
+    )
+    handles = [c for c in chunks if c.kind == "question"]
+    assert [(c.text, c.line_start, c.anchor) for c in handles] == [
+        ("What is a journey?", 2, "what"),
+        ("Can I stop a journey?", 4, "what"),
+    ]
+    assert handles[0].embed_text == "FAQ\nWhat is a journey?"

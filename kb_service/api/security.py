@@ -180,14 +180,15 @@ class RequestContext:
                 request_id = candidate
         request_id = request_id or uuid.uuid4().hex
         scope[REQUEST_ID_KEY] = request_id
-        id_header = (b"x-request-id", request_id.encode())
+        # nosniff: a browser never renders a JSON body that echoes a client's payload as HTML.
+        extra_headers = [(b"x-request-id", request_id.encode()), (b"x-content-type-options", b"nosniff")]
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
         try:
