@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUESTIONS = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "questions.jsonl"
-CORPUS = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("/work/shared/corpus")
+CORPUS = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parent.parent / "shared" / "corpus"
 
 APPROACHES = {"journey", "action", "api", "orchestrated"}
 LANGS = {"en", "fr"}
@@ -141,7 +141,7 @@ def main():
         if qid in ids:
             err("duplicate id")
         ids.add(qid)
-        if not re.fullmatch(r"q\d{3}", str(qid)):
+        if not re.fullmatch(r"[a-z]\d{3}", str(qid)):
             err("id should look like q001")
         lang = q.get("lang")
         if lang not in LANGS:
