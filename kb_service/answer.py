@@ -60,7 +60,7 @@ _APPROACH_QUESTION = re.compile(
   | \b(dois|devons|doit|faut)[- ](je|nous|il|on)?\b[^?]{0,20}\butiliser
   | \bque\s+(dois|devons|faut|me\s+conseill|conseill|choisir|prendre|utiliser)
   | \b(j'utilise|on\s+utilise|on\s+part\s+sur|je\s+prends|on\s+prend|utiliser|choisir)\s+quoi\b
-  | \bquoi\s+utiliser\b | \bcomment\s+(faire|envoyer|cr[ée]er|r[ée]activer|cibler|relancer|configurer|mettre)
+  | \bquoi\s+utiliser\b | \b(pars|part|partir|partons)\s+sur\s+quoi\b | \b(lequel|laquelle)\s*\? | \bcomment\s+(faire|envoyer|cr[ée]er|r[ée]activer|cibler|relancer|configurer|mettre)
   | \brecommand | \bmeilleur(e)?\s+(fa[çc]on|approche|option|choix)
   | \bparcours\s+ou\s+(une\s+)?campagne | \bcampagne\s+ou\s+(un\s+)?parcours
     """,
