@@ -55,8 +55,7 @@ def _load_kb(config: Optional[Path], index: Optional[Path]):
     from .index import IndexLoadError
     from .kb import KnowledgeBase
 
-    kb = KnowledgeBase(settings.index, query_backend=settings.query_backend,
-                       onnx_quantize=settings.onnx_quantize, threads=settings.threads)
+    kb = KnowledgeBase.from_settings(settings)
     try:
         return kb.load()
     except IndexLoadError as exc:

@@ -104,8 +104,10 @@ class KnowledgeBase:
         threads: int = 2,
         fusion: str = "weighted",
         embedder=None,
+        expected_model: str | None = None,
     ) -> None:
         self.index_root = Path(index_root)
+        self.expected_model = expected_model
         self.query_backend = query_backend
         self.onnx_quantize = onnx_quantize
         self.threads = threads
@@ -116,11 +118,23 @@ class KnowledgeBase:
         self._cache = _QuestionCache()
         self._recommending: dict[str, float] = {}
 
+    @classmethod
+    def from_settings(cls, settings, **overrides) -> "KnowledgeBase":
+        """A KnowledgeBase configured from Settings (not loaded yet)."""
+        options = dict(
+            query_backend=settings.query_backend,
+            onnx_quantize=settings.onnx_quantize,
+            threads=settings.threads,
+            expected_model=settings.model,
+        )
+        options.update(overrides)
+        return cls(settings.index, **options)
+
     # ---- lifecycle ---------------------------------------------------------------------
 
     def load(self) -> "KnowledgeBase":
         """Read and verify the index; raise IndexLoadError with a fix when it is unusable."""
-        index = load_index(self.index_root, verify=True)
+        index = load_index(self.index_root, expected_model=self.expected_model, verify=True)
         self._index = index
         self._retriever = HybridRetriever(index, fusion=self.fusion)
         self._recommending = {c.chunk_id: RECOMMENDING_BOOST for c in index.chunks if answering.is_recommending(c)}

@@ -42,7 +42,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, *, steps: int = 20000, lr: float 
 
 def main(paths: list[str]) -> None:
     settings = load_settings()
-    kb = KnowledgeBase(settings.index, query_backend=settings.query_backend).load()
+    kb = KnowledgeBase.from_settings(settings).load()
     rows, labels, ids = [], [], []
     for path in paths:
         for q in load_questions(Path(path)):

@@ -81,9 +81,7 @@ class Service:
             self.loaded.set()
 
     def _new_kb(self, embedder: Any = None) -> KnowledgeBase:
-        s = self.settings
-        return KnowledgeBase(s.index, query_backend=s.query_backend, onnx_quantize=s.onnx_quantize,
-                             threads=s.threads, embedder=embedder)
+        return KnowledgeBase.from_settings(self.settings, embedder=embedder)
 
     def _publish(self, kb: KnowledgeBase) -> Serving:
         serving = Serving(kb=kb, documents=kb.documents(), info=kb.info())
