@@ -247,11 +247,44 @@ def best_units(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, *,
     return [units[i] for i in sorted(set(chosen))]
 
 
+_CAPABILITY_QUESTION = re.compile(
+    r"^\W*(can|could|do|does|is|are|will)\b.*\b(journeys?|campaigns?)\b"
+    r"|\b(which|what)\b[^?]{0,30}\b(approach|approaches|types?|ones?)\b[^?]{0,20}\b(support|supports|offer|offers|have|has|allow|allows|let|lets)\b"
+    r"|^\W*(peut-on|puis-je|est-ce que|les\s+\w+\s+peuvent|\w+\s+(prend|prennent)\s+en\s+charge)"
+    r"|\bquel(le)?s?\s+(approches?|types?)\b[^?]{0,30}\b(prennent|prend|permettent|permet|gèrent|gère|proposent|propose|supportent)\b"
+    r"|\bdispo(nible)?s?\b",
+    re.I,
+)
+
+
+def is_capability_question(question: str) -> bool:
+    """Yes/no or "which ones support …" questions: the feature matrices answer them."""
+    return bool(_CAPABILITY_QUESTION.search(question))
+
+
+def is_check_row(chunk) -> bool:
+    return chunk.kind == "table_row" and _is_check_row(chunk.cells)
+
+
 def is_recommending(chunk) -> bool:
     """Chunks whose section recommends an approach: decision-table rows, use cases, "when to use"."""
     if chunk.kind == "table_row" and _is_recommendation_table(chunk.cells) is not None:
         return True
     return any(_RECOMMENDING_SECTION.search(heading) for heading in chunk.heading_path)
+
+
+_BULLET = re.compile(r"^\s*[-*•]\s+")
+
+
+def join_units(units: Sequence[str]) -> str:
+    """Sentences side by side; list items lose their bullet and are separated by "; "."""
+    out = ""
+    for unit in units:
+        text = _BULLET.sub("", unit).strip()
+        if out:
+            out += " " if out.endswith((".", "!", "?", ":", "…")) else "; "
+        out += text
+    return out
 
 
 def _is_label(unit: str) -> bool:
@@ -329,7 +362,7 @@ def compose(
         # The list item retrieval matched says best which approach the answer is about.
         candidates = ([primary.focus] if primary.focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
-        body = " ".join(units) if units else primary.chunk.text.strip()
+        body = join_units(units) if units else primary.chunk.text.strip()
         named = attribution is not None and (
             wants_approach or attribution.level in ("sentence", "label") or attribution.recommending
         )
@@ -349,7 +382,7 @@ def compose(
         units = best_units(hits[support], query_terms, lang, analyze, limit=2, budget=300)
         if units and _overlap(query_terms, " ".join(units), lang, analyze) > 0:
             order.append(support)
-            parts.append(f"{' '.join(units)} [2]")
+            parts.append(f"{join_units(units)} [2]")
 
     citations = tuple(
         Citation(number=n, hit=hits[i], snippet=snippet_of(hits[i], query_terms, lang, analyze))

@@ -28,6 +28,9 @@ ONNX_DIR = "onnx"
 # cases) are preferred by this factor over chunks that merely mention one. Chosen on our own
 # questions; see README "Retrieval choices".
 RECOMMENDING_BOOST = 1.25
+# For yes/no capability questions ("can journeys be triggered by an API call?"), rows of the
+# feature-availability matrices (✅/❌ per approach) are preferred by this factor.
+CAPABILITY_BOOST = 1.25
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
@@ -117,6 +120,7 @@ class KnowledgeBase:
         self._retriever: HybridRetriever | None = None
         self._cache = _QuestionCache()
         self._recommending: dict[str, float] = {}
+        self._capability_rows: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "KnowledgeBase":
@@ -138,6 +142,7 @@ class KnowledgeBase:
         self._index = index
         self._retriever = HybridRetriever(index, fusion=self.fusion)
         self._recommending = {c.chunk_id: RECOMMENDING_BOOST for c in index.chunks if answering.is_recommending(c)}
+        self._capability_rows = {c.chunk_id: CAPABILITY_BOOST for c in index.chunks if answering.is_check_row(c)}
         if self._embedder is None:
             self._embedder = make_query_embedder(
                 self.index_root, index.manifest["model"], self.query_backend, self.threads, self.onnx_quantize
@@ -201,7 +206,7 @@ class KnowledgeBase:
 
     def _retrieve(self, query: str, *, k: int, lang: str | None, path_prefix: str | None) -> RetrievalResult:
         retriever = self.retriever  # one index for the whole request, even across a reload
-        boost = self._recommending if answering.is_approach_question(query) else None
+        boost = self._boost_for(query)
         return retriever.retrieve(
             query,
             self.embed_query(query),
@@ -211,6 +216,15 @@ class KnowledgeBase:
             strict_lang=lang is not None,
             boost=boost,
         )
+
+    def _boost_for(self, query: str) -> dict[str, float] | None:
+        """Chunk preferences implied by the kind of question (see answer.is_*_question)."""
+        boost: dict[str, float] = {}
+        if answering.is_approach_question(query):
+            boost.update(self._recommending)
+        if answering.is_capability_question(query):
+            boost.update(self._capability_rows)
+        return boost or None
 
     def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:
         started = time.perf_counter()

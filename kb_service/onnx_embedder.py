@@ -273,6 +273,10 @@ class OnnxEmbedder:
                     options.inter_op_num_threads = 1
                     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    # Idle intra-op threads sleep instead of spinning. A spinning pool takes
+                    # the CPU the event loop and the other request threads need: on 2 busy
+                    # cores it tripled the p95 of one embedding (docs/performance.md).
+                    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     session = ort.InferenceSession(
                         str(self.model_dir / MODEL_FILE), sess_options=options, providers=["CPUExecutionProvider"]
                     )

@@ -223,3 +223,21 @@ def test_questions_that_mention_a_count_in_passing_are_not_quantity_questions():
     question = "how can I see how many people are in my journey right now?"
     assert A.missing_answer_type(question, "en", [hit(FAQ)], {"peopl"}, analyze) is None
     assert A.missing_answer_type("when prices drop, what should I use?", "en", [hit(FAQ)], {"drop"}, analyze) is None
+
+
+def test_list_items_are_joined_without_bullets():
+    assert A.join_units(["- Monthly newsletters: batch", "- Launches: to all"]) == "Monthly newsletters: batch; Launches: to all"
+    assert A.join_units(["First sentence.", "- an item"]) == "First sentence. an item"
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Can journeys be triggered by an API call?", True),
+        ("Which approaches support direct mail?", True),
+        ("Peut-on envoyer des SMS depuis une campagne orchestrée ?", True),
+        ("What is send-time optimization?", False),
+    ],
+)
+def test_capability_questions_are_recognised(question, expected):
+    assert A.is_capability_question(question) is expected

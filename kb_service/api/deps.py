@@ -126,7 +126,9 @@ def _summary(serving: Serving | None) -> dict:
 # ---- dependencies ----------------------------------------------------------------------------
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    # async on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, one
+    # thread round trip per request for a dictionary lookup.
     return request.app.state.service
 
 
