@@ -453,14 +453,14 @@ _MONEY = re.compile(r"[$€£¥]|\b(usd|eur|gbp|dollars?|euros?)\b", re.I)
 # Only questions that ask for the figure itself ("how many journeys can I publish?"), not
 # ones that mention a count on the way ("how can I see how many people are in my journey?").
 _QUANTITY_QUESTION = re.compile(
-    r"^\W*(how (many|long)\b|what('s| is) the (maximum|max|limit|minimum)\b)"
-    r"|^\W*(combien de\b|quel(le)?s? (est|sont) (le|la|les) (nombre|dur[ée]e|limite))",
+    r"^\W*(how (many|long|big|large)\b|what('s| is) the (maximum|max|limit|minimum)\b)"
+    r"|^\W*(combien de\b|quel(le)?s? (est|sont) (le|la|les) (nombre|dur[ée]e|limite|taille|quantit[ée]))",
     re.I,
 )
 _DIGIT = re.compile(r"\d")
 _QUANTITY_WORDS = {
-    "en": "maximum max minimum number numbers limit limits many long count amount",
-    "fr": "maximum maximal maximale minimum nombre nombres limite limites durée combien quantité",
+    "en": "maximum max minimum number numbers limit limits many long count amount size",
+    "fr": "maximum maximal maximale minimum nombre nombres limite limites durée combien quantité taille",
 }
 
 
