@@ -327,9 +327,17 @@ def _sweep_unsafe(builds: Path, keep: set[str | None]) -> None:
 def index_lock(root: Path) -> Iterator[None]:
     """Hold an exclusive, non-blocking lock on ``root`` so two ingests never interleave."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     path = root / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a parent that is a file, a read-only or full disk: say so, change nothing
+        reason = exc.strerror or str(exc)
+        raise IndexWriteError(
+            f"cannot use {root} as the index folder ({reason}: {exc.filename or path}); "
+            "choose a writable folder (--index or KB_INDEX); nothing was changed",
+            exc.errno,
+        ) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

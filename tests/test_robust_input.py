@@ -332,3 +332,20 @@ def test_document_paths_never_open_a_file(client, tmp_path):
     touched = [p for p in opened if "passwd" in p or "kb-secret-sentinel" in p or "id_rsa" in p
                or "environ" in p or p.startswith("/etc")]
     assert touched == [], touched
+
+
+# ---- the documented shapes ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path, model", [
+    ("post", "/v1/ask", "AnswerPublic"), ("post", "/v1/search", "SearchPublic"), ("post", "/v1/chat", "AnswerPublic"),
+    ("post", "/v1/chat/completions", "ChatCompletionPublic"), ("get", "/v1/documents", "DocumentsPublic"),
+    ("get", "/v1/index", "IndexInfoPublic"), ("get", "/healthz", "StatusPublic"),
+    ("post", "/v1/admin/reload", "ReloadPublic"),
+])
+def test_openapi_documents_each_success_body(client, method, path, model):
+    # Regression: with a response class that was not a JSONResponse, every 200 was documented as
+    # {"type": "string"}, so generated clients and schema checks saw the wrong shape.
+    spec = client.get("/openapi.json").json()
+    schema = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": f"#/components/schemas/{model}"}

@@ -2,9 +2,12 @@
 for every operation, against the real app over real HTTP (uvicorn in this process, on the
 real corpus index). Checks: no 5xx, and every response matches the documented schema.
 
-Bounded: ``MAX_EXAMPLES`` per operation, no deadline (a busy machine is not a failure).
-Nothing is excluded: the admin route runs with an admin key configured, so the fuzzer meets
-both its 401 (a wrong key) and, through the documented security scheme, nothing else.
+Bounded: ``MAX_EXAMPLES`` per operation and mode (valid, invalid), no deadline (a busy machine
+is not a failure). Checks: not_a_server_error, response_schema_conformance, and also
+status_code_conformance and content_type_conformance (every status and media type answered is
+one the schema documents). No operation and no check is excluded; the admin route runs with an
+admin key configured, which the fuzzer does not know, so it exercises the 401 path (reload
+itself is covered by test_api_admin and test_robust_faults).
 
     HF_HUB_OFFLINE=1 pytest -m slow tests/test_slow_fuzz.py
 """
