@@ -220,8 +220,9 @@ def best_units(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, *,
     if not units:
         return []
     scores = [_overlap(query_terms, u, lang, analyze) for u in units]
-    # The list item that retrieval matched is the part of the chunk that answers.
-    if hit.focus:
+    # The list item that retrieval matched is the part of the chunk that answers, when its
+    # own words (not just its section's heading) share something with the question.
+    if hit.focus and _overlap(query_terms, hit.focus, lang, analyze) > 0:
         focus = " ".join(hit.focus.split())
         scores = [score + (2.0 if " ".join(u.split()) in focus else 0.0) for score, u in zip(scores, units)]
     # The first sentence of a FAQ answer is usually the direct answer: keep it in the running.
@@ -360,7 +361,8 @@ def compose(
     else:
         units = best_units(primary, query_terms, lang, analyze)
         # The list item retrieval matched says best which approach the answer is about.
-        candidates = ([primary.focus] if primary.focus else []) + units
+        focus = primary.focus if primary.focus and _overlap(query_terms, primary.focus, lang, analyze) > 0 else None
+        candidates = ([focus] if focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
         body = join_units(units) if units else primary.chunk.text.strip()
         named = attribution is not None and (
