@@ -110,8 +110,20 @@ def ingest(
     from .kb import ensure_onnx_export
 
     console = Console(stderr=True)
+    if settings.ingest_backend not in ("torch", "onnx"):
+        _fail(f"ingest_backend must be 'torch' or 'onnx', got {settings.ingest_backend!r}")
     try:
-        embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+        if settings.ingest_backend == "onnx":
+            from .onnx_embedder import OnnxEmbedder, OnnxModelError
+
+            try:
+                # The fp32 export (made with torch, once) embeds the chunks: no torch model load.
+                embedder = OnnxEmbedder(ensure_onnx_export(settings.index, settings.model), name=settings.model,
+                                        threads=settings.threads)
+            except OnnxModelError as exc:
+                _fail(str(exc))
+        else:
+            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
     except ModelNotAvailable as exc:
         _fail(str(exc))
     with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

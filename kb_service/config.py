@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # or "torch" (sentence-transformers, the reference).
     query_backend: str = "onnx"
     onnx_quantize: str = "none"
+    # Chunk embeddings at ingest: "torch" (sentence-transformers, the reference) or "onnx"
+    # (the exported fp32 graph the queries use: cosine >= 0.99999 to torch, no torch model
+    # load; not faster for batched chunks on 2 cores, see docs/performance.md). Both build
+    # the same index, and re-ingesting with the other backend reuses its vectors.
+    ingest_backend: str = "torch"
     threads: int = Field(2, ge=1, le=64)
 
     # Server

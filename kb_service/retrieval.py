@@ -203,7 +203,7 @@ class HybridRetriever:
         if lexical is None:
             return {}
         global_rows = self.index.lexical_rows[lang]
-        allowed_set = set(int(r) for r in allowed)
+        allowed_set = set(allowed.tolist())  # tolist: Python ints in one C call
         result: dict[str, float] = {}
         # The question's own words count fully; related vocabulary ("basket" -> "cart")
         # only adds a fraction, so it can surface a passage but not outvote exact matches.
