@@ -79,6 +79,17 @@ def _remote(url: str, route: str, payload: dict) -> dict:
     return response.json()
 
 
+def _remote_or(url: Optional[str], route: str, payload: dict, embedded) -> dict:
+    """Ask the server at ``url`` (or KB_URL) when there is one, else run ``embedded()``.
+
+    Both return the same JSON shape (kb_service.views), so the output is the same either way.
+    """
+    url = url or os.environ.get("KB_URL")
+    if not url:
+        return embedded()
+    return _remote(url, route, {key: value for key, value in payload.items() if value is not None})
+
+
 def _auth_headers() -> dict:
     key = os.environ.get("KB_API_KEY")
     return {"Authorization": f"Bearer {key}"} if key else {}
@@ -190,15 +201,14 @@ def search(
     _check_lang(lang)
     from .views import format_hits
 
-    url = url or os.environ.get("KB_URL")
-    if url:
-        payload = {"query": text, "k": k, **({"lang": lang} if lang else {}), **({"path_prefix": path_prefix} if path_prefix else {})}
-        data = _remote(url, "/v1/search", payload)
-    else:
+    def embedded() -> dict:
         from .views import hit_view
 
         result = _load_kb(config, index).search(text, k=k, lang=lang, path_prefix=path_prefix)
-        data = {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
+        return {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
+
+    payload = {"query": text, "k": k, "lang": lang, "path_prefix": path_prefix}
+    data = _remote_or(url, "/v1/search", payload, embedded)
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_hits(data["hits"]))
 
 
@@ -217,13 +227,12 @@ def ask(
     _check_lang(lang)
     from .views import format_answer
 
-    url = url or os.environ.get("KB_URL")
-    if url:
-        data = _remote(url, "/v1/ask", {"question": text, "k": k, **({"lang": lang} if lang else {})})
-    else:
+    def embedded() -> dict:
         from .views import answer_view
 
-        data = answer_view(_load_kb(config, index).ask(text, k=k, lang=lang))
+        return answer_view(_load_kb(config, index).ask(text, k=k, lang=lang))
+
+    data = _remote_or(url, "/v1/ask", {"question": text, "k": k, "lang": lang}, embedded)
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_answer(data))
 
 
