@@ -61,8 +61,24 @@ async def get_model(model: str) -> FastJSONResponse:
     return FastJSONResponse(_model_card())
 
 
-@router.post("/chat/completions", response_model=ChatCompletionPublic,
-             responses=error_responses(400, 401, 413, 415, 422, 429, 503, 504))
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletionPublic,
+    responses={
+        **error_responses(400, 401, 413, 415, 422, 429, 503, 504),
+        200: {
+            "description": "A `chat.completion` object, or with `stream: true` Server-Sent Events of "
+            "`chat.completion.chunk` objects ending with `data: [DONE]`.",
+            "content": {
+                "text/event-stream": {
+                    "example": 'data: {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "kb", '
+                    '"choices": [{"index": 0, "delta": {"content": "Journeys — "}, "finish_reason": null}]}\n\n'
+                    "data: [DONE]\n\n"
+                }
+            },
+        },
+    },
+)
 async def chat_completions(body: ChatCompletionRequest, request: Request, service: ServiceDep,
                            serving: ServingDep) -> Response:
     """OpenAI-compatible chat completion, answered from the docs.
