@@ -26,6 +26,7 @@ DUPLICATE_COSINE = 0.92
 # Chosen on our own questions (eval/questions.jsonl); see README "Retrieval choices".
 DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}
 RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl)
+_CAPITALISED_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,3}\b")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")  # two chunks this close say the same thing (a row and its paraphrase)
 
 
@@ -167,6 +168,7 @@ class HybridRetriever:
         self._parent_of = _item_parents(index.chunks)
         self._chunk_terms: dict[str, frozenset[str]] = {}  # filled lazily, then reused
         self._df: dict[str, dict[str, int]] = {}
+        self._acronyms: frozenset[str] | None = None
         # The vectors as a plain ndarray view of the same memory map: np.memmap's per-index
         # bookkeeping cost more than the dot products themselves in diversify.
         self._vectors = index.vectors.view(np.ndarray)
@@ -284,7 +286,23 @@ class HybridRetriever:
             return 0
         words = _WORD.findall(question)[1:]
         names = {w for w in words if w[0].isupper() or (len(w) > 1 and w.isupper())}
-        return sum(1 for name in names if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0)
+        return sum(
+            1
+            for name in names
+            if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0 and name.lower() not in self.acronyms
+        )
+
+    @property
+    def acronyms(self) -> frozenset[str]:
+        """Initials of the capitalised names the docs use ("AJO" for Adobe Journey Optimizer,
+        "AEP", "CJA"): users abbreviate them, and an abbreviation is not an unknown name."""
+        if self._acronyms is None:
+            found = set()
+            for chunk in self.index.chunks:
+                for name in _CAPITALISED_NAME.findall(chunk.text):
+                    found.add("".join(word[0] for word in name.split()).lower())
+            self._acronyms = frozenset(found)
+        return self._acronyms
 
     def retrieve(
         self,

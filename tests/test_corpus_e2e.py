@@ -111,3 +111,9 @@ def test_questions_about_figures_the_docs_do_not_give_abstain(corpus_kb):
     ):
         assert corpus_kb.ask(question).abstained, question
     assert "50" in corpus_kb.ask("how many activities max can a journey have?").answer
+
+
+def test_abbreviations_of_the_docs_names_are_not_unknown_names(corpus_kb):
+    assert {"ajo", "aep", "cja"} <= corpus_kb.retriever.acronyms
+    assert corpus_kb.retriever.unknown_names("password reset emails - what do I use in AJO?", "en") == 0
+    assert corpus_kb.retriever.unknown_names("How do I configure a Marketo smart campaign?", "en") == 1
