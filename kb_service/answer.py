@@ -70,7 +70,6 @@ _APPROACH_QUESTION = re.compile(
 _RECOMMENDING_SECTION = re.compile(r"use case|cas d.utilisation|decision|d[ée]cision|when to use|quand utiliser|perfect for|id[ée]al", re.I)
 _CHECK = {"✅", "❌", "✔", "✔️", "✖", "❎"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«\"“(*])")
-_LABEL_LINE = re.compile(r"^\s*(?:\*\*)?([^:*]{3,60}?)\s*:?\s*(?:\*\*)?\s*:?\s*$")
 
 
 def is_approach_question(question: str) -> bool:

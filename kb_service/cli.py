@@ -45,7 +45,9 @@ def _quiet_libraries() -> None:
 
 
 def _check_lang(lang: Optional[str]) -> None:
-    if lang is not None and lang not in ("en", "fr"):
+    from .types import LANGUAGES
+
+    if lang is not None and lang not in LANGUAGES:
         _fail(f"--lang must be 'en' or 'fr', got {lang!r}")
 
 

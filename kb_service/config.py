@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .types import LANGUAGES
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL_PATTERN = "https://experienceleague.adobe.com/{lang}/docs/journey-optimizer/using/{page}#{anchor}"
 
@@ -37,7 +39,7 @@ class SourceConfig(BaseModel):
     @field_validator("lang")
     @classmethod
     def _known_lang(cls, value: str) -> str:
-        if value not in ("en", "fr"):
+        if value not in LANGUAGES:
             raise ValueError(f"lang must be 'en' or 'fr', got {value!r}")
         return value
 

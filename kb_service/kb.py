@@ -17,7 +17,7 @@ import numpy as np
 
 from . import answer as answering
 from .conversation import contextualize
-from .index import LoadedIndex, load_index, read_manifest
+from .index import LoadedIndex, load_index
 from .language import language_scores
 from .lexical import analyze
 from .retrieval import HybridRetriever, RetrievalResult
@@ -243,13 +243,10 @@ class KnowledgeBase:
         """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns."""
         started = time.perf_counter()
         query = contextualize(question, history) if history else question
-        answer_lang = self._language(question if not history else query, lang)
+        answer_lang = self._language(query, lang)
         result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
         hits = result.hits
         conf = self._confidence(query, result)
-        subject = self.retriever.subject_terms(query, result.lang)
-        if hits and answering.missing_answer_type(query, result.lang, hits, subject, analyze):
-            conf = min(conf, MISSING_ANSWER_CONFIDENCE)
         if not hits or conf < answering.ABSTAIN_BELOW:
             return Answer(
                 answer=answering.abstention_text(answer_lang),
@@ -274,9 +271,14 @@ class KnowledgeBase:
         )
 
     def _confidence(self, query: str, result: RetrievalResult) -> float:
+        """Calibrated confidence, capped when the hits lack what the question asks for."""
         if not result.hits:
             return 0.0
-        return answering.confidence(answering.features_of(result))
+        conf = answering.confidence(answering.features_of(result))
+        subject = self.retriever.subject_terms(query, result.lang)
+        if answering.missing_answer_type(query, result.lang, result.hits, subject, analyze):
+            conf = min(conf, MISSING_ANSWER_CONFIDENCE)
+        return conf
 
     def retrieve_for(self, question: str, *, lang: str | None = None, k: int = 10) -> RetrievalResult:
         """The raw retrieval behind ``ask`` (used by calibration and diagnostics)."""
@@ -350,8 +352,3 @@ class KnowledgeBase:
             "url": doc.get("url", ""),
             "sections": list(sections.values()),
         }
-
-
-def index_summary(index_root: Path) -> dict | None:
-    """The manifest of the live build without loading vectors (cheap, for status commands)."""
-    return read_manifest(index_root)

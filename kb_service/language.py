@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
-SUPPORTED = ("en", "fr")
 _lock = threading.Lock()
 _detector = None
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .index import LoadedIndex
 from .lexical import analyze
 from .synonyms import related_words
-from .types import Hit
+from .types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
 CANDIDATES = 40  # per retriever; the corpus is small, so this covers every plausible chunk
@@ -142,6 +142,26 @@ def _item_parents(chunks: Sequence) -> dict[str, str]:
     return parents
 
 
+def _document_frequencies(chunk_terms: Mapping[str, frozenset[str]], chunks: Sequence, lang: str) -> dict[str, int]:
+    """Term -> number of ``lang`` chunks containing it (for IDF weights)."""
+    table: dict[str, int] = {}
+    for chunk in chunks:
+        if chunk.lang == lang:
+            for term in chunk_terms[chunk.chunk_id]:
+                table[term] = table.get(term, 0) + 1
+    return table
+
+
+def _acronyms(chunks: Sequence) -> frozenset[str]:
+    """Initials of the capitalised names the docs use ("AJO" for Adobe Journey Optimizer,
+    "AEP", "CJA"): users abbreviate them, and an abbreviation is not an unknown name."""
+    return frozenset(
+        "".join(word[0] for word in name.split()).lower()
+        for chunk in chunks
+        for name in _CAPITALISED_NAME.findall(chunk.text)
+    )
+
+
 @dataclass(frozen=True)
 class RetrievalResult:
     hits: list[Hit]
@@ -166,9 +186,13 @@ class HybridRetriever:
         self._ids = [chunk.chunk_id for chunk in index.chunks]
         self._row = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
         self._parent_of = _item_parents(index.chunks)
-        self._chunk_terms: dict[str, frozenset[str]] = {}  # filled lazily, then reused
-        self._df: dict[str, dict[str, int]] = {}
-        self._acronyms: frozenset[str] | None = None
+        # Corpus statistics behind the confidence features, computed once here so that no
+        # request pays for them.
+        self._chunk_terms = {
+            c.chunk_id: frozenset(analyze(c.embed_text, c.lang)) for c in index.chunks if c.lang in LANGUAGES
+        }
+        self._df = {lang: _document_frequencies(self._chunk_terms, index.chunks, lang) for lang in LANGUAGES}
+        self.acronyms = _acronyms(index.chunks)
         # The vectors as a plain ndarray view of the same memory map: np.memmap's per-index
         # bookkeeping cost more than the dot products themselves in diversify.
         self._vectors = index.vectors.view(np.ndarray)
@@ -228,52 +252,34 @@ class HybridRetriever:
             return 0.0
         return lexical.vocabulary_coverage(question)
 
-    def _terms_of(self, chunk_id: str) -> frozenset[str]:
-        terms = self._chunk_terms.get(chunk_id)
-        if terms is None:
-            chunk = self.index.chunks[self._row[chunk_id]]
-            terms = frozenset(analyze(chunk.embed_text, chunk.lang)) if chunk.lang in ("en", "fr") else frozenset()
-            self._chunk_terms[chunk_id] = terms
-        return terms
-
     def top_coverage(self, question: str, lang: str, hits: Sequence[Hit]) -> float:
         """How much of the question (rare words weighing more) the best hits actually contain.
 
         A near-miss question ("maximum journeys per sandbox?") retrieves the right topic
         but the hits lack its decisive word; an answerable one finds it there.
         """
-        if lang not in ("en", "fr") or not hits:
+        if lang not in LANGUAGES or not hits:
             return 0.0
         terms = set(analyze(question, lang))
         if not terms:
             return 0.0
-        found = set().union(*(self._terms_of(h.chunk.chunk_id) for h in hits))
+        found = set().union(*(self._chunk_terms.get(h.chunk.chunk_id, frozenset()) for h in hits))
         weights = {t: self._idf(t, lang) for t in terms}
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
 
     def subject_terms(self, question: str, lang: str, count: int = 3) -> set[str]:
         """The question's most specific known words (highest IDF): what it is about."""
-        if lang not in ("en", "fr"):
+        if lang not in LANGUAGES:
             return set()
-        known = [t for t in set(analyze(question, lang)) if self._document_frequency(lang).get(t)]
+        known = [t for t in set(analyze(question, lang)) if self._df[lang].get(t)]
         return set(sorted(known, key=lambda t: -self._idf(t, lang))[:count])
 
     def _idf(self, term: str, lang: str) -> float:
         rows = self._rows_by_lang.get(lang)
         n = len(rows) if rows is not None else 0
-        df = self._document_frequency(lang).get(term, 0)
+        df = self._df.get(lang, {}).get(term, 0)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
-
-    def _document_frequency(self, lang: str) -> dict[str, int]:
-        table = self._df.get(lang)
-        if table is None:
-            table = {}
-            for row in self._rows_by_lang.get(lang, ()):
-                for term in self._terms_of(self._ids[int(row)]):
-                    table[term] = table.get(term, 0) + 1
-            self._df[lang] = table
-        return table
 
     def unknown_names(self, question: str, lang: str) -> int:
         """Names and acronyms in the question (not its first word) that no chunk contains.
@@ -292,17 +298,6 @@ class HybridRetriever:
             if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0 and name.lower() not in self.acronyms
         )
 
-    @property
-    def acronyms(self) -> frozenset[str]:
-        """Initials of the capitalised names the docs use ("AJO" for Adobe Journey Optimizer,
-        "AEP", "CJA"): users abbreviate them, and an abbreviation is not an unknown name."""
-        if self._acronyms is None:
-            found = set()
-            for chunk in self.index.chunks:
-                for name in _CAPITALISED_NAME.findall(chunk.text):
-                    found.add("".join(word[0] for word in name.split()).lower())
-            self._acronyms = frozenset(found)
-        return self._acronyms
 
     def retrieve(
         self,
@@ -368,12 +363,7 @@ class HybridRetriever:
             top_dense=max(dense.values(), default=0.0),
             top_lexical=max(lexical.values(), default=0.0),
             coverage=self.coverage(question, search_lang),
-            query_terms=len(set(analyze(question, search_lang))) if search_lang in ("en", "fr") else 0,
+            query_terms=len(set(analyze(question, search_lang))) if search_lang in LANGUAGES else 0,
             unknown_names=self.unknown_names(question, search_lang),
             top_coverage=self.top_coverage(question, search_lang, hits[:3]),
         )
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
-    return [x for x in items if not (x in seen or seen.add(x))]

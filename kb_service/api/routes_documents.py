@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
+from ..types import LANGUAGES
 from .deps import ServiceDep, ServingDep, run_cpu
 from .errors import ApiError
 from .schemas import DocumentsPublic, IndexInfoPublic, OutlinePublic, error_responses
@@ -32,7 +33,7 @@ async def document_outline(lang: str, path: str, service: ServiceDep, serving: S
     `help/using/start/journeys-vs-campaigns.md`.
     """
     outline = None
-    if lang in ("en", "fr") and len(path) <= 1000:
+    if lang in LANGUAGES and len(path) <= 1000:
         outline = await run_cpu(service, serving.kb.outline, lang, path)
     if outline is None:
         raise ApiError(404, "document_not_found",
