@@ -132,11 +132,11 @@ def ingest(
             try:
                 # The fp32 export (made with torch, once) embeds the chunks: no torch model load.
                 embedder = OnnxEmbedder(ensure_onnx_export(settings.index, settings.model), name=settings.model,
-                                        threads=settings.threads)
+                                        threads=settings.ingest_threads)
             except OnnxModelError as exc:
                 _fail(str(exc))
         else:
-            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.threads)
+            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.ingest_threads)
     except ModelNotAvailable as exc:
         _fail(str(exc))
     with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
