@@ -75,13 +75,13 @@ def onnx_model_dir(index_root: Path, model: str, quantize: str) -> Path:
 
 
 def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> Path:
-    """Export the model to ONNX once, next to the index (needs torch only this once)."""
-    from .embedding import resolve_model_path
-    from .onnx_embedder import MODEL_FILE, export_onnx
+    """Export the model to ONNX once, next to the index (torch only when the export cache misses)."""
+    from .export_cache import export_into
+    from .onnx_embedder import EXPORT_INFO_FILE, MODEL_FILE
 
     target = onnx_model_dir(index_root, model, quantize)
-    if not (target / MODEL_FILE).is_file():
-        export_onnx(resolve_model_path(model), target, quantize=quantize)
+    if not (target / MODEL_FILE).is_file() or not (target / EXPORT_INFO_FILE).is_file():
+        export_into(model, target, quantize=quantize)
     return target
 
 

@@ -64,7 +64,7 @@ def export_onnx(
         raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, not {quantize!r}")
     source_name = str(model_path)
     src = Path(resolve_model_path(source_name))
-    weights = next((src / f for f in _WEIGHT_FILES if (src / f).is_file()), None)
+    weights = weights_file(src)
     if weights is None or not (src / TOKENIZER_FILE).is_file():
         raise OnnxModelError(f"{src} needs {' or '.join(_WEIGHT_FILES)} and {TOKENIZER_FILE} to be exported")
     max_tokens = _read_max_seq_length(src)
@@ -99,14 +99,14 @@ def export_onnx(
             "source_model": source_name,
             "source_path": str(src),
             "weights_file": weights.name,
-            "weights_sha256": _sha256(weights),
+            "weights_sha256": file_sha256(weights),
             "quantize": quantize,
             "opset": opset,
             "dim": dim,
             "max_tokens": max_tokens,
             "pooling": "mean",
             "normalized": True,
-            "onnx_sha256": _sha256(model_tmp),
+            "onnx_sha256": file_sha256(model_tmp),
             "versions": _versions(),
         }
         info_tmp = tmp_dir / EXPORT_INFO_FILE
@@ -202,7 +202,12 @@ def _read_max_seq_length(src: Path) -> int:
     return 512  # BERT position embeddings; sentence-transformers uses this when unset
 
 
-def _sha256(path: Path) -> str:
+def weights_file(src: Path) -> Path | None:
+    """The weights file of a sentence-transformers folder, or None."""
+    return next((src / f for f in _WEIGHT_FILES if (src / f).is_file()), None)
+
+
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
