@@ -280,7 +280,8 @@ def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOpt
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    workers: int = typer.Option(1, "--workers", min=1, max=16, help="uvicorn worker processes (1 suits 2 cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=16,
+                                          help="uvicorn worker processes (default: the workers setting, 1)."),
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
 ) -> None:
@@ -292,8 +293,23 @@ def serve(
     if config:
         os.environ["KB_CONFIG"] = str(config)
     os.environ["KB_INDEX"] = str(settings.index)
-    uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    workers = workers or settings.workers
+    shared = None
+    if workers > 1:
+        import shutil
+        import tempfile
+
+        from .api.workers import prepare_run_dir
+
+        # Reload broadcast and summed metrics across the worker processes (api/workers.py).
+        shared = Path(tempfile.mkdtemp(prefix="kb-serve-"))
+        os.environ.update(prepare_run_dir(shared))
+    try:
+        uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()

@@ -87,9 +87,15 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 0  # per API key or client address; 0 = off
     request_timeout_s: float = 10.0
     log_questions: bool = False
-    # Threads running searches and answers at once: 2x the cores keeps both busy while one
-    # thread waits for the GIL; more would only queue CPU work inside the threads.
-    worker_threads: int = Field(4, ge=1, le=64)
+    # uvicorn worker processes for `kb serve`. One by default: two used both cores better in
+    # principle, but the kernel handed all 16 keep-alive connections of the benchmark to one
+    # worker, and the two copies of the index and model peaked at 509 MB (docs/performance.md).
+    # With more than one, reloads and /metrics cover every worker (api/workers.py).
+    workers: int = Field(1, ge=1, le=16)
+    # Threads running searches and answers at once. Two: one answer computes its embedding
+    # (outside the GIL) while the other runs Python. More threads only fight over the GIL:
+    # 281/265 req/s at c=16 with 2, 248/253 with 4, 239/239 with 8 (one worker, int8).
+    worker_threads: int = Field(2, ge=1, le=64)
 
     # Remote mode for the CLI
     url: str | None = None

@@ -20,8 +20,13 @@ def _get_detector():
             if _detector is None:
                 from lingua import Language, LanguageDetectorBuilder
 
+                # Low-accuracy mode uses lingua's trigram models only: 8 MB instead of ~75 MB of
+                # resident memory per process. On our 288 labelled questions it misjudged 3, as
+                # many as the full models (other ones, all below the 0.9 confidence at which
+                # KnowledgeBase falls back to the corpus vocabulary), and kb eval is unchanged.
                 _detector = (
                     LanguageDetectorBuilder.from_languages(Language.ENGLISH, Language.FRENCH)
+                    .with_low_accuracy_mode()
                     .with_preloaded_language_models()
                     .build()
                 )

@@ -334,7 +334,7 @@ def bench_in_process(index: Path, questions: list[str], max_seconds: float) -> d
     return result
 
 
-async def _load_cell(url: str, route: str, questions, concurrency: int, duration: float, max_requests: int) -> dict:
+async def _httpx_cell(url: str, route: str, questions, concurrency: int, duration: float, max_requests: int) -> dict:
     import httpx
 
     field = "query" if route == "/v1/search" else "question"
@@ -362,19 +362,75 @@ async def _load_cell(url: str, route: str, questions, concurrency: int, duration
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - began
+    return {"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - began}
+
+
+def _load_cell(url: str, route: str, questions, concurrency: int, duration: float, max_requests: int,
+               client: str = "raw", server_pid: int | None = None) -> dict:
+    """One load cell: wall-clock latencies, throughput, errors, and the CPU both sides spent."""
+    import loadgen
+
+    run = loadgen.run_cell if client == "raw" else _httpx_cell
+    own_before = os.times()
+    server_before = _cpu_seconds(server_pid)
+    cell = asyncio.run(run(url, route, questions, concurrency, duration, max_requests))
+    own_after = os.times()
+    server_after = _cpu_seconds(server_pid)
+    latencies, errors, elapsed = cell["latencies"], cell["errors"], cell["elapsed"]
+    ok = len(latencies)
+    client_cpu = (own_after.user + own_after.system) - (own_before.user + own_before.system)
     return {
         "concurrency": concurrency,
+        "client": client,
         "seconds": round(elapsed, 2),
-        "ok": len(latencies),
+        "ok": ok,
         "errors": sum(errors.values()),
         "error_kinds": errors,
-        "req_per_s": round(len(latencies) / elapsed, 1) if elapsed else None,
+        "req_per_s": round(ok / elapsed, 1) if elapsed else None,
+        "client_cpu_ms_per_request": round(client_cpu * 1000 / ok, 2) if ok else None,
+        "server_cpu_ms_per_request": (round((server_after - server_before) * 1000 / ok, 2)
+                                      if ok and server_pid is not None else None),
         **percentiles(latencies),
     }
 
 
-def bench_http(url: str, questions: list[str], levels: list[int], duration: float, max_requests: int) -> dict:
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process and its children (uvicorn workers), from /proc."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for each in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages split between the processes that map them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid`` (uvicorn's workers and whatever they started)."""
+    try:
+        direct = [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [grand for child in direct for grand in (child, *_children(child))]
+
+
+def bench_http(url: str, questions: list[str], levels: list[int], duration: float, max_requests: int,
+               client: str = "raw", server_pid: int | None = None) -> dict:
     pool = iter(questions)
     used = {"n": 0}
 
@@ -389,9 +445,8 @@ def bench_http(url: str, questions: list[str], levels: list[int], duration: floa
     cells = {}
     for route in ("/v1/ask", "/v1/search"):
         for level in levels:
-            cells[f"{route} c={level}"] = asyncio.run(
-                _load_cell(url, route, _Questions(), level, duration, max_requests)
-            )
+            cells[f"{route} c={level}"] = _load_cell(url, route, _Questions(), level, duration, max_requests,
+                                                     client=client, server_pid=server_pid)
     return {"cells": cells, "distinct_questions": len(questions), "requests_sent": used["n"],
             "repeated_questions": max(0, used["n"] - len(questions))}
 
@@ -426,15 +481,22 @@ def markdown(results: dict) -> str:
     for name in ("search_cold", "ask_cold", "search_cached", "ask_cached"):
         p = warm[name]
         row(f"| in-process {name.replace('_', ' ')} p50 / p95 / p99 (n={p['n']}) | {p['p50']} / {p['p95']} / {p['p99']} ms |")
-    row(f"| server peak RSS (VmHWM after load) | {results['server']['peak_rss_mb']} MB; torch loaded: "
-        f"{'yes' if results['server']['torch_loaded'] else 'no'} |")
-    lines += ["", "HTTP, 1 uvicorn worker, distinct questions, "
-              f"{results['http_settings']['duration_s']} s per cell (httpx async client, keep-alive):", "",
-              "| route | concurrency | req/s | p50 ms | p95 ms | p99 ms | ok | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    srv = results["server"]
+    row(f"| server peak RSS (VmHWM after load, summed over {srv.get('processes', 1)} processes: uvicorn and its "
+        f"workers) | {srv['peak_rss_mb']} MB (PSS {srv.get('pss_mb_after_load')} MB); torch loaded: "
+        f"{'yes' if srv['torch_loaded'] else 'no'} |")
+    settings = results["http_settings"]
+    client = {"raw": "raw keep-alive sockets, scripts/loadgen.py", "httpx": "httpx async client, keep-alive"}
+    lines += ["", f"HTTP, {settings.get('workers', 1)} uvicorn worker(s), distinct questions, "
+              f"{settings['duration_s']} s per cell ({client[settings.get('client', 'httpx')]}); CPU columns are "
+              "milliseconds of CPU per answered request, from /proc (server) and os.times (load generator):", "",
+              "| route | concurrency | req/s | p50 ms | p95 ms | p99 ms | ok | errors | server CPU | client CPU |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, cell in results["http"]["cells"].items():
         route = name.split(" ")[0]
         row(f"| {route} | {cell['concurrency']} | {cell['req_per_s']} | {cell.get('p50')} | {cell.get('p95')} | "
-            f"{cell.get('p99')} | {cell['ok']} | {cell['errors']} |")
+            f"{cell.get('p99')} | {cell['ok']} | {cell['errors']} | {cell.get('server_cpu_ms_per_request')} | "
+            f"{cell.get('client_cpu_ms_per_request')} |")
     http = results["http"]
     lines += ["", f"{http['requests_sent']} HTTP requests over {http['distinct_questions']} distinct questions "
               f"({http['repeated_questions']} repeated)."]
@@ -452,6 +514,9 @@ def main() -> None:
                         help="Distinct questions per in-process measure (search, ask; at least 300).")
     parser.add_argument("--max-requests", type=int, default=20_000, help="Cap on requests per HTTP cell.")
     parser.add_argument("--runs", type=int, default=3, help="Runs of each cold-start measurement.")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="HTTP load generator: raw keep-alive sockets (scripts/loadgen.py, ~0.1 ms CPU a "
+                             "request) or httpx (~1.2 ms, taken from the same two cores as the server).")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
 
@@ -495,11 +560,22 @@ def main() -> None:
             print("kb ask --url …", file=sys.stderr)
             results["remote_ask"] = bench_remote_ask(url, probe_question, runs=5)
             print(f"HTTP load ({args.duration:g} s per cell) …", file=sys.stderr)
-            results["http_settings"] = {"duration_s": args.duration, "levels": levels, "workers": 1}
-            results["http"] = bench_http(url, remote_pool, levels, args.duration, args.max_requests)
-            hwm = proc_status(server.pid, "VmHWM")
-            results["server"] = {"pid": server.pid, "peak_rss_mb": round(hwm / 1024, 1) if hwm else None,
-                                 "torch_loaded": loads_torch(server.pid)}
+            from kb_service.config import load_settings
+
+            results["http_settings"] = {"duration_s": args.duration, "levels": levels,
+                                        "workers": load_settings().workers, "client": args.client}
+            results["http"] = bench_http(url, remote_pool, levels, args.duration, args.max_requests,
+                                         client=args.client, server_pid=server.pid)
+            # The server is the uvicorn supervisor and its worker processes: add up their peaks
+            # (an upper bound: the libraries' pages they share are counted once per process).
+            tree = [server.pid, *_children(server.pid)]
+            peaks = {pid: proc_status(pid, "VmHWM") or 0 for pid in tree}
+            shared = {pid: _pss_kb(pid) for pid in tree}
+            results["server"] = {"pid": server.pid, "processes": len(tree),
+                                 "peak_rss_mb": round(sum(peaks.values()) / 1024, 1),
+                                 "peak_rss_mb_by_process": {str(p): round(v / 1024, 1) for p, v in peaks.items()},
+                                 "pss_mb_after_load": round(sum(shared.values()) / 1024, 1),
+                                 "torch_loaded": any(loads_torch(pid) for pid in tree)}
         finally:
             stop_server(server)
     finally:

@@ -92,7 +92,10 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start()
-        yield
+        try:
+            yield
+        finally:
+            service.stop()
 
     app = FastAPI(
         title="kb",

@@ -7,15 +7,16 @@ current one once, at its start, so an in-flight request finishes on the index it
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Callable, TypeVar
 
 import anyio
-import anyio.to_thread
 from fastapi import Depends, Request
 
 from ..config import Settings
@@ -24,6 +25,7 @@ from ..kb import KnowledgeBase
 from .errors import ApiError
 from .metrics import Metrics
 from .security import RateLimiter
+from .workers import ReloadBroadcast, run_dir
 
 log = logging.getLogger("kb_service.api")
 T = TypeVar("T")
@@ -52,17 +54,37 @@ class Service:
         self.load_error: str | None = None
         self.loaded = threading.Event()  # set once the start-up load has ended, either way
         self._initial_kb = kb
-        self.limiter: anyio.CapacityLimiter | None = None  # made in the lifespan, on the loop
+        # The threads searches and answers run in; their number bounds the work in progress.
+        self.executor = self._new_executor()
         self.reload_lock: anyio.Lock | None = None
+        self._reloading = threading.Lock()  # an admin reload and another worker's broadcast
+        self.broadcast: ReloadBroadcast | None = None  # set when this is one of several workers
 
     # ---- start-up -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Create the loop-bound objects, then load and warm the index in the background."""
-        self.limiter = anyio.CapacityLimiter(self.settings.worker_threads)
         self.reload_lock = anyio.Lock()
+        if self.executor is None:  # an app whose lifespan runs a second time
+            self.executor = self._new_executor()
+        shared = run_dir()
+        if shared is not None:
+            self.broadcast = ReloadBroadcast(shared, self.reload)
+            self.broadcast.start_watching()
         # A daemon thread, so that stopping the server never waits for a slow load.
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.settings.worker_threads, thread_name_prefix="kb-answer")
+
+    def stop(self) -> None:
+        # Abandoned (timed-out) answers finish on their own; nothing waits for them.
+        if self.executor is not None:
+            self.executor.shutdown(wait=False)
+            self.executor = None
+        if self.broadcast is not None:
+            self.broadcast.stop()
+        self.metrics.process_exit()
 
     def _load_at_start(self) -> None:
         started = time.perf_counter()
@@ -100,16 +122,17 @@ class Service:
         Reuses the loaded query embedder when the new index was built with the same model,
         so a reload costs the index load and a warm-up, not a model load.
         """
-        manifest = read_manifest(self.settings.index)  # None when there is no usable build: load() says why
-        embedder = None
-        if manifest is not None and self.serving is not None:
-            # KnowledgeBase has no public accessor for its embedder; read it defensively.
-            current = getattr(self.serving.kb, "embedder", None)
-            if current is not None and getattr(current, "name", None) == manifest.get("model"):
-                embedder = current
-        kb = self._new_kb(embedder).load()
-        kb.warm_up()
-        return self._publish(kb)
+        with self._reloading:
+            manifest = read_manifest(self.settings.index)  # None when there is no usable build: load() says why
+            embedder = None
+            if manifest is not None and self.serving is not None:
+                # KnowledgeBase has no public accessor for its embedder; read it defensively.
+                current = getattr(self.serving.kb, "embedder", None)
+                if current is not None and getattr(current, "name", None) == manifest.get("model"):
+                    embedder = current
+            kb = self._new_kb(embedder).load()
+            kb.warm_up()
+            return self._publish(kb)
 
 
 def _ms(started: float) -> float:
@@ -151,13 +174,15 @@ async def run_cpu(service: Service, fn: Callable[..., T], *args: Any, **kwargs: 
     """Run ``fn`` in a worker thread (at most ``worker_threads`` at once), within the timeout.
 
     On timeout the thread is abandoned (Python threads cannot be killed): it finishes its
-    search in the background while the client gets 504.
+    search in the background while the client gets 504. A plain executor rather than
+    anyio's thread helpers: the event loop's share of the GIL is what limits one process
+    under load, and anyio's bookkeeping cost ~10 % of it (docs/performance.md).
     """
     timeout = service.settings.request_timeout_s
+    loop = asyncio.get_running_loop()
     try:
-        with anyio.fail_after(timeout):
-            return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), abandon_on_cancel=True,
-                                                  limiter=service.limiter)
+        async with asyncio.timeout(timeout):
+            return await loop.run_in_executor(service.executor, partial(fn, *args, **kwargs))
     except TimeoutError:
         raise ApiError(504, "timeout", f"the request took longer than {timeout:g} s (request_timeout_s)") from None
 

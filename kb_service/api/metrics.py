@@ -1,6 +1,13 @@
-"""Prometheus metrics with one registry per app, so tests can build many apps side by side."""
+"""Prometheus metrics with one registry per app, so tests can build many apps side by side.
+
+Under ``kb serve --workers N`` (N > 1) ``PROMETHEUS_MULTIPROC_DIR`` is set (see workers.py):
+prometheus_client then keeps every value in files there, and ``render`` adds up all the
+workers' files, so a scrape sees the whole server whichever worker answers it.
+"""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -19,8 +26,11 @@ class Metrics:
         self.duration = Histogram("kb_request_duration_seconds", "Time to answer a request, by route.", ["route"],
                                   buckets=LATENCY_BUCKETS, registry=r)
         self.abstentions = Counter("kb_abstentions", "Answers where the docs did not cover the question.", registry=r)
-        self.index_chunks = Gauge("kb_index_chunks", "Chunks in the index being served.", registry=r)
-        self.index_documents = Gauge("kb_index_documents", "Documents in the index being served.", registry=r)
+        # Every worker serves the same index: across workers, report the largest live value.
+        self.index_chunks = Gauge("kb_index_chunks", "Chunks in the index being served.", registry=r,
+                                  multiprocess_mode="livemax")
+        self.index_documents = Gauge("kb_index_documents", "Documents in the index being served.", registry=r,
+                                     multiprocess_mode="livemax")
         self.reloads = Counter("kb_reloads", "Index reloads, by result.", ["result"], registry=r)
         self.rejected = Counter("kb_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
         # Children created up front so every series is exported from the start (rate() needs a 0).
@@ -34,4 +44,18 @@ class Metrics:
         self.duration.labels(route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=folder)
+        return generate_latest(combined)
+
+    def process_exit(self) -> None:
+        """Drop this worker's live gauges from the shared files (multi-worker servers only)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())

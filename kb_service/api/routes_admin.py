@@ -18,6 +18,9 @@ from .streaming import FastJSONResponse
 
 router = APIRouter(tags=["operations"])
 
+# How long a reload waits for the other worker processes (each loads and warms the index).
+WORKER_RELOAD_TIMEOUT_S = 60.0
+
 
 @router.get("/healthz", response_model=StatusPublic)
 async def healthz() -> FastJSONResponse:
@@ -53,7 +56,8 @@ async def reload_index(service: ServiceDep) -> FastJSONResponse:
 
     Requests already running finish on the previous index. Reloads are serialised. If the
     new index cannot be loaded the previous one keeps serving and the answer is 409
-    `reload_failed` with the reason.
+    `reload_failed` with the reason. With several worker processes (`kb serve --workers`),
+    every worker reloads before the answer, which says how many did.
     """
     assert service.reload_lock is not None
     async with service.reload_lock:
@@ -66,9 +70,20 @@ async def reload_index(service: ServiceDep) -> FastJSONResponse:
                 raise  # unexpected: 500 internal_error, logged with its traceback
             log.error("reload failed", extra={"fields": {"event": "reload_failed", "error": str(exc)}})
             raise ApiError(409, "reload_failed", f"{exc}; the previous index is still being served") from None
+        workers = 1
+        if service.broadcast is not None:
+            # The other worker processes reload too; answer once they all have.
+            spread = await anyio.to_thread.run_sync(service.broadcast.announce, WORKER_RELOAD_TIMEOUT_S)
+            workers = spread["workers"]
+            if spread["failed"] or spread["late"]:
+                service.metrics.reloads.labels("failure").inc()
+                late = [f"worker {pid}: no answer in {WORKER_RELOAD_TIMEOUT_S:g} s" for pid in spread["late"]]
+                raise ApiError(409, "reload_failed", "this worker reloaded but not every worker did ("
+                               + "; ".join(spread["failed"] + late) + "); those keep their previous index")
         service.metrics.reloads.labels("success").inc()
     took_ms = round((time.perf_counter() - started) * 1000, 1)
     counts = serving.info.get("counts") or {}
-    log.info("reloaded", extra={"fields": {"event": "reloaded", "build": serving.info.get("build"), "ms": took_ms}})
+    log.info("reloaded", extra={"fields": {"event": "reloaded", "build": serving.info.get("build"), "ms": took_ms,
+                                           "workers": workers}})
     return FastJSONResponse({"status": "reloaded", "build": serving.info.get("build"), "chunks": counts.get("total", 0),
-                             "documents": len(serving.documents), "took_ms": took_ms})
+                             "documents": len(serving.documents), "workers": workers, "took_ms": took_ms})

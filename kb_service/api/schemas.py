@@ -279,6 +279,7 @@ class ReloadPublic(_Public):
     build: str | None
     chunks: int
     documents: int
+    workers: int = 1
     took_ms: float
 
 

@@ -1,0 +1,78 @@
+"""Slow: `kb serve --workers 2`, two real worker processes, each loading the index.
+
+A reload received by one worker is answered only once both serve the new index, and
+/metrics adds up what both workers counted, whichever of them answers the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import REPO, Server, _wait_ready  # noqa: E402
+
+pytest_plugins = ["tests.api_fixtures"]
+pytestmark = pytest.mark.slow
+
+ADMIN = "workers-admin-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_workers(api_index: Path, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("workers")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env.update({"HF_HUB_OFFLINE": "1", "KB_INDEX": str(api_index), "KB_ADMIN_KEY": ADMIN, "KB_WORKERS": "2"})
+    log_path = tmp / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "kb_service.cli", "serve", "--port", str(port)],
+                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(f"http://127.0.0.1:{port}", process, log_path, env)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _asks_counted(metrics: str) -> float:
+    found = re.search(r'kb_requests_total\{method="POST",route="/v1/ask",status="200"\} ([\d.e+]+)', metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_a_reload_answers_once_every_worker_has_reloaded(two_workers):
+    response = httpx.post(two_workers.url + "/v1/admin/reload", headers={"X-Admin-Key": ADMIN}, timeout=120)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "reloaded" and body["workers"] == 2
+    assert two_workers.log().count('"event":"reloaded"') >= 2
+
+
+def test_metrics_add_up_every_worker(two_workers):
+    before = _asks_counted(httpx.get(two_workers.url + "/metrics").text)
+    for i in range(40):  # a new connection each time, so both workers get some
+        answer = httpx.post(two_workers.url + "/v1/ask", json={"question": f"which approach for cart abandonment? {i}"},
+                            timeout=60)
+        assert answer.status_code == 200
+    scrapes = [_asks_counted(httpx.get(two_workers.url + "/metrics").text) for _ in range(6)]
+    assert scrapes == [before + 40] * 6
