@@ -115,6 +115,27 @@ def fold_items_into_parents(
     return folded, focus
 
 
+# A handle that scored at least this share of its parent's score still names the part of
+# the parent the question is about (focus), though the parent outscored it. Without it, an
+# answer from a whole list or decision guide quoted its first lines, not the matching item.
+# 0.85: own-set approach accuracy 0.809 -> 0.825; 0.7 changed nothing; no other figure moved.
+FOCUS_HINT_RATIO = 0.85
+
+
+def best_items(fused: Mapping[str, float], parent_of: Mapping[str, str]) -> dict[str, tuple[str, float]]:
+    """Parent id -> (its best-scoring handle, that handle's score)."""
+    best: dict[str, tuple[str, float]] = {}
+    for key, score in fused.items():
+        parent = parent_of.get(key)
+        if parent is not None and score > best.get(parent, ("", float("-inf")))[1]:
+            best[parent] = (key, score)
+    return best
+
+
+def _close_item(item: tuple[str, float] | None, parent_score: float) -> str | None:
+    return item[0] if item is not None and item[1] >= FOCUS_HINT_RATIO * parent_score else None
+
+
 # Chunks that exist to be found, and stand for the chunk that holds them (small-to-big).
 HANDLE_KINDS = ("list_item", "question")
 
@@ -333,6 +354,7 @@ class HybridRetriever:
             )
         if boost:
             fused = {key: score * boost.get(key, 1.0) for key, score in fused.items()}
+        closest_items = best_items(fused, self._parent_of)
         fused, focus = fold_items_into_parents(fused, self._parent_of)
         ranked = sorted(fused, key=lambda key: (-fused[key], key))
         row = self._row
@@ -353,7 +375,7 @@ class HybridRetriever:
                 score=round(fused[key], 6),
                 dense_score=dense.get(focus.get(key, key), dense.get(key)),
                 lexical_score=lexical.get(focus.get(key, key), lexical.get(key)),
-                focus=self._focus_text(focus.get(key)),
+                focus=self._focus_text(focus.get(key) or _close_item(closest_items.get(key), fused[key])),
             )
             for key in ordered[:k]
         ]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from kb_service.retrieval import (
+    FOCUS_HINT_RATIO,
+    _close_item,
+    best_items,
     diversify,
     fold_items_into_parents,
     reciprocal_rank_fusion,
@@ -47,6 +50,16 @@ def test_items_fold_into_their_list_with_the_best_score_and_a_focus():
 def test_a_list_scoring_above_its_items_keeps_no_focus():
     folded, focus = fold_items_into_parents({"item": 0.2, "list": 0.8}, {"item": "list"})
     assert folded == {"list": 0.8} and focus == {}
+
+
+def test_a_close_item_still_names_the_part_of_its_list_the_question_is_about():
+    fused = {"list": 1.0, "item1": 0.6, "item2": 0.9, "alone": 0.5}
+    best = best_items(fused, {"item1": "list", "item2": "list"})
+    assert best == {"list": ("item2", 0.9)}
+    assert FOCUS_HINT_RATIO <= 0.9
+    assert _close_item(best["list"], fused["list"]) == "item2"
+    assert _close_item(("item1", 0.6), fused["list"]) is None  # too far below the list itself
+    assert _close_item(None, 1.0) is None
 
 
 def test_diversity_defers_a_table_row_after_its_table_and_near_duplicates():
