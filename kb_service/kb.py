@@ -21,6 +21,7 @@ from .index import LoadedIndex, load_index
 from .language import language_scores
 from .lexical import analyze
 from .retrieval import HybridRetriever, RetrievalResult
+from .small_talk import is_small_talk
 from .types import Answer, Hit
 
 ONNX_DIR = "onnx"
@@ -272,7 +273,7 @@ class KnowledgeBase:
 
     def _confidence(self, query: str, result: RetrievalResult) -> float:
         """Calibrated confidence, capped when the hits lack what the question asks for."""
-        if not result.hits:
+        if not result.hits or is_small_talk(query):
             return 0.0
         conf = answering.confidence(answering.features_of(result))
         subject = self.retriever.subject_terms(query, result.lang)

@@ -312,7 +312,8 @@ class HybridRetriever:
         if lexical is None:
             return 0
         words = _WORD.findall(question)[1:]
-        names = {w for w in words if w[0].isupper() or (len(w) > 1 and w.isupper())}
+        # Capitalised (Marketo), all capitals (CRM) or capitals inside (iPhone, HubSpot, eBay).
+        names = {w for w in words if w[0].isupper() or (len(w) > 1 and any(ch.isupper() for ch in w[1:]))}
         return sum(
             1
             for name in names

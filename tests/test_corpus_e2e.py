@@ -117,3 +117,17 @@ def test_abbreviations_of_the_docs_names_are_not_unknown_names(corpus_kb):
     assert {"ajo", "aep", "cja"} <= corpus_kb.retriever.acronyms
     assert corpus_kb.retriever.unknown_names("password reset emails - what do I use in AJO?", "en") == 0
     assert corpus_kb.retriever.unknown_names("How do I configure a Marketo smart campaign?", "en") == 1
+
+
+def test_greetings_and_thanks_abstain_but_a_question_after_thanks_is_answered(corpus_kb):
+    for turn in ("thanks!", "Thank you so much", "bonjour", "merci beaucoup !", "ok, got it", "hello"):
+        answer = corpus_kb.ask(turn)
+        assert answer.abstained and answer.confidence == 0.0, turn
+    follow_up = corpus_kb.ask("thanks! which approach for cart abandonment?")
+    assert not follow_up.abstained and "Journeys" in follow_up.answer
+
+
+def test_names_with_capitals_inside_count_as_names(corpus_kb):
+    assert corpus_kb.retriever.unknown_names("how do I reset my iPhone password?", "en") == 1
+    assert corpus_kb.retriever.unknown_names("can HubSpot send this?", "en") == 1
+    assert corpus_kb.ask("how do I reset my iPhone password?").abstained
