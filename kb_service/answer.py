@@ -49,6 +49,7 @@ _APPROACH_QUESTION = re.compile(
     \b(which|what)\b[^?]{0,40}\b(approach|option|type|kind|tool|feature|solution|one|method|way)\b
   | \b(should|do|can|would)\s+(i|we)\s+(use|pick|choose|go\s+with|build|set\s+up|create)\b
   | \bwhat\s+(do|should|would|can)\s+(i|we|you)\s+(use|recommend|pick|build|do)\b
+  | \bwhat\s+do\s+(most\s+)?(people|teams|companies|marketers|others|brands)\s+(usually\s+|typically\s+)?use\b
   | \bwhich\b[^?]{0,60}\b(fits?|suits?|supports?|handles?|offers?|lets?|gives?|provides?)\b
   | \bwhat('s|\s+is)\s+(the\s+)?(right|best|recommended|usual|easiest|simplest)\b
   | \bbest\s+(way|approach|option|choice|fit)\b | \brecommend

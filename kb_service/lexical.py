@@ -144,17 +144,23 @@ class LexicalIndex:
         hits = hits[order]
         return hits.astype(np.int64), scores[hits]
 
-    def vocabulary_coverage(self, query: str) -> float:
+    @property
+    def vocabulary(self):
+        """The analysed terms this index holds (a mapping; membership is what callers use)."""
+        return self._bm25.vocab_dict
+
+    def vocabulary_coverage(self, query: str, also_known: frozenset[str] = frozenset()) -> float:
         """Share of the query's distinct terms that occur anywhere in this index (0 if none).
 
         Out-of-scope questions ("who won the World Cup?") are mostly made of words the docs
         never use; this is one of the signals the answerer's confidence is built from.
+        ``also_known``: terms to count as known although the index lacks them (synonyms).
         """
         terms = set(analyze(query, self.lang))
         if not terms:
             return 0.0
         vocab = self._bm25.vocab_dict
-        return sum(1 for t in terms if t in vocab) / len(terms)
+        return sum(1 for t in terms if t in vocab or t in also_known) / len(terms)
 
     def save(self, path: Path) -> None:
         """Write into directory ``path``: bm25s arrays (no pickle) + our own metadata json."""

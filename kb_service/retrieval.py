@@ -15,7 +15,7 @@ import numpy as np
 
 from .index import LoadedIndex
 from .lexical import analyze
-from .synonyms import related_words
+from .synonyms import known_through_groups, related_words
 from .types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
@@ -214,6 +214,9 @@ class HybridRetriever:
         }
         self._df = {lang: _document_frequencies(self._chunk_terms, index.chunks, lang) for lang in LANGUAGES}
         self.acronyms = _acronyms(index.chunks)
+        self._known_synonyms = {
+            lang: known_through_groups(lang, lexical.vocabulary) for lang, lexical in index.lexical.items()
+        }
         # The vectors as a plain ndarray view of the same memory map: np.memmap's per-index
         # bookkeeping cost more than the dot products themselves in diversify.
         self._vectors = index.vectors.view(np.ndarray)
@@ -271,7 +274,7 @@ class HybridRetriever:
         lexical = self.index.lexical.get(lang)
         if lexical is None:
             return 0.0
-        return lexical.vocabulary_coverage(question)
+        return lexical.vocabulary_coverage(question, self._known_synonyms.get(lang, frozenset()))
 
     def top_coverage(self, question: str, lang: str, hits: Sequence[Hit]) -> float:
         """How much of the question (rare words weighing more) the best hits actually contain.

@@ -171,7 +171,10 @@ def test_every_sentence_of_the_answer_comes_from_a_cited_chunk():
         ("What should I use for an API-triggered transactional message?", True),
         ("Quelle approche pour l'abandon de panier ?", True),
         ("on veut relancer les paniers abandonnés, on part sur quoi ?", True),
+        ("in general what do people use for transactional messages?", True),
+        ("what do most teams usually use for newsletters?", True),
         ("What is send-time optimization?", False),
+        ("what do people say about journeys?", False),
         ("Qu'est-ce qu'un parcours unitaire ?", False),
     ],
 )

@@ -1,6 +1,7 @@
 """Lexical query expansion with marketing vocabulary."""
 
-from kb_service.synonyms import related_words
+from kb_service.lexical import analyze
+from kb_service.synonyms import known_through_groups, related_words
 
 
 def test_everyday_words_bring_the_docs_words():
@@ -13,3 +14,12 @@ def test_the_question_own_words_are_not_repeated_and_unrelated_questions_get_not
     assert "cart" not in words and "basket" in words
     assert related_words("What is send-time optimization?", "en") == ""
     assert related_words("anything", "de") == ""
+
+
+def test_words_the_docs_lack_count_as_known_through_a_group_the_docs_use():
+    vocabulary = set(analyze("re-engage inactive users", "en"))
+    known = known_through_groups("en", vocabulary)
+    assert set(analyze("winback lapsed", "en")) <= known
+    assert not set(analyze("kubernetes", "en")) & known
+    assert not known & vocabulary  # only what the docs lack is added
+    assert known_through_groups("en", set()) == frozenset()  # no group touches an empty vocabulary
