@@ -46,7 +46,7 @@ _APPROACH_PATTERNS = (
 
 _APPROACH_QUESTION = re.compile(
     r"""
-    \b(which|what)\b[^?]{0,40}\b(approach|option|type|kind|tool|feature|solution|one|method|way)\b
+    \b(which|what)\b[^?]{0,40}\b(approach(es)?|options?|types?|kinds?|tools?|features?|solutions?|one|methods?|ways?)\b
   | \b(should|do|can|would)\s+(i|we)\s+(use|pick|choose|go\s+with|build|set\s+up|create)\b
   | \bwhat\s+(do|should|would|can)\s+(i|we|you)\s+(use|recommend|pick|build|do)\b
   | \bwhat\s+do\s+(most\s+)?(people|teams|companies|marketers|others|brands)\s+(usually\s+|typically\s+)?use\b
@@ -87,6 +87,29 @@ def approach_of_label(label: str) -> str | None:
         return None
     named = [approach for approach, pattern in _APPROACH_PATTERNS if pattern.search(label)]
     return named[0] if len(named) == 1 else None
+
+
+_GENERIC_CAMPAIGNS = re.compile(r"\bcampaigns?\b|\bcampagnes?\b", re.I)
+# What the docs say tells an API-triggered campaign from an action campaign: another system
+# triggers it (order confirmations, shipping notifications, password resets, account alerts).
+_API_CUES = re.compile(
+    r"\bapi\b|trigger|d[ée]clench|external system|syst[èe]me externe|transaction|webhook|order confirm|"
+    r"confirmations? de commande|password|mot de passe|shipping|exp[ée]di|colis|parcel|receipt|re[çc]u\b|fraud|"
+    r"account alert|alertes? de compte",
+    re.I,
+)
+CAMPAIGNS = "campaigns"  # an attribution to "Campaigns (Action & API)", not yet to one of them
+
+
+def names_campaigns_generically(label: str) -> bool:
+    """"Campaigns: simple batch or triggered delivery", "Use Action or API-triggered Campaigns"."""
+    return bool(_GENERIC_CAMPAIGNS.search(label)) and "orchestr" not in label.lower() and approach_of_label(label) is None
+
+
+def campaign_kind(question: str) -> str:
+    """Which of the two campaign types a question is about: "api" when another system
+    triggers the message, else "action" (scheduled, one-time or recurring delivery)."""
+    return "api" if _API_CUES.search(question) else "action"
 
 
 # How the docs name an approach in running text (stricter than labels: "action" alone is
@@ -186,7 +209,10 @@ def _render_matrix_row(cells, query_terms: set[str], lang: str, analyze: Analyze
     chosen = [(header, cell) for score, header, cell in scored if score == top and top > 0]
     if chosen and len(chosen) < len(scored):
         text = "; ".join(f"{header} — {label}: {cell}" for header, cell in chosen)
-        return text, approach_of_label(chosen[0][0]) if len(chosen) == 1 else None
+        if len(chosen) != 1:
+            return text, None
+        header = chosen[0][0]
+        return text, approach_of_label(header) or (CAMPAIGNS if names_campaigns_generically(header) else None)
     return " | ".join(f"{h}: {c}" for h, c in cells), None
 
 
@@ -317,11 +343,12 @@ def attribute(hit: Hit, unit: str) -> Attribution | None:
     candidates = [below] if below.startswith("→") else []
     candidates += [line for line in reversed(lines[:position]) if line.endswith(":") or "→" in line][:1]
     for line in candidates:
-        approach = approach_of_label(line.split("→")[-1] if "→" in line else line)
+        label = line.split("→")[-1] if "→" in line else line
+        approach = approach_of_label(label) or (CAMPAIGNS if names_campaigns_generically(label) else None)
         if approach:
             return Attribution(approach, "label", True)
     for heading in reversed(chunk.heading_path):
-        approach = approach_of_label(heading)
+        approach = approach_of_label(heading) or (CAMPAIGNS if names_campaigns_generically(heading) else None)
         if approach:
             return Attribution(approach, "heading", recommending)
     approach = approach_of_label(chunk.title)
@@ -357,6 +384,11 @@ def compose(
 
     if primary.chunk.kind == "table_row" and primary.chunk.cells:
         text, approach = render_row(primary, query_terms, lang, analyze)
+        if approach == CAMPAIGNS:
+            # The "Campaigns (Action & API)" column: someone choosing is told which type first.
+            approach = campaign_kind(question) if wants_approach else None
+            if approach:
+                text = f"{RECOMMENDED[lang]} {APPROACH_LABEL[lang][approach]} — {text}"
         parts.append(f"{text} [1]")
     else:
         units = best_units(primary, query_terms, lang, analyze)
@@ -364,6 +396,10 @@ def compose(
         focus = primary.focus if primary.focus and _overlap(query_terms, primary.focus, lang, analyze) > 0 else None
         candidates = ([focus] if focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
+        if attribution is not None and attribution.approach == CAMPAIGNS:
+            # Which campaign type only matters to someone choosing one; otherwise name none.
+            attribution = (Attribution(campaign_kind(question), attribution.level, attribution.recommending)
+                           if wants_approach else None)
         body = join_units(units) if units else primary.chunk.text.strip()
         named = attribution is not None and (
             wants_approach or attribution.level in ("sentence", "label") or attribution.recommending

@@ -100,9 +100,17 @@ def test_decision_row_names_the_recommended_approach_first():
 
 def test_matrix_cell_match_names_its_column_not_the_first_one():
     # "newsletters" sits in the Campaigns column of the "Best for" row.
-    result = compose("what is best for newsletters?", hit(BEST_FOR_ROW))
+    result = compose("newsletters", hit(BEST_FOR_ROW))
     assert result.text.startswith("Campaigns (Action & API-triggered) — Best for: Promotional campaigns, newsletters")
-    assert "Customer lifecycle" not in result.text
+    assert "Customer lifecycle" not in result.text and result.approach is None
+
+
+def test_a_choice_in_the_campaigns_column_names_the_campaign_type_first():
+    # Someone choosing is told which of the column's two types fits, then the cell, as the docs state it.
+    result = compose("what is best for newsletters?", hit(BEST_FOR_ROW))
+    assert result.text.startswith("Recommended: Action Campaign — Campaigns (Action & API-triggered) — Best for: "
+                                  "Promotional campaigns, newsletters")
+    assert result.approach == "action"
 
 
 def test_matrix_column_named_in_the_question_wins():
@@ -172,6 +180,7 @@ def test_every_sentence_of_the_answer_comes_from_a_cited_chunk():
         ("Quelle approche pour l'abandon de panier ?", True),
         ("on veut relancer les paniers abandonnés, on part sur quoi ?", True),
         ("in general what do people use for transactional messages?", True),
+        ("For scheduled broadcast comms, which of the three approaches is the usual choice?", True),
         ("what do most teams usually use for newsletters?", True),
         ("What is send-time optimization?", False),
         ("what do people say about journeys?", False),
@@ -244,3 +253,35 @@ def test_list_items_are_joined_without_bullets():
 )
 def test_capability_questions_are_recognised(question, expected):
     assert A.is_capability_question(question) is expected
+
+
+@pytest.mark.parametrize(
+    "label, generic",
+    [
+        ("Campaigns: Simple batch or triggered delivery", True),
+        ("Use Action or API-triggered Campaigns", True),
+        ("Campaigns (Action & API-triggered)", True),
+        ("Campagnes : diffusion simple par lots ou déclenchée", True),
+        ("Action Campaigns", False),  # names one type: approach_of_label's job
+        ("Orchestrated Campaigns", False),
+        ("Journeys", False),
+    ],
+)
+def test_labels_naming_campaigns_without_a_type(label, generic):
+    assert A.names_campaigns_generically(label) is generic
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("which approach for a monthly newsletter?", "action"),
+        ("scheduled broadcast to everyone on Monday", "action"),
+        ("our order system must trigger a receipt email", "api"),
+        ("shipping notifications from the warehouse", "api"),
+        ("password reset emails", "api"),
+        ("quelle approche pour les confirmations de commande ?", "api"),
+        ("vœux de fin d'année à une date fixe", "action"),
+    ],
+)
+def test_the_campaign_type_a_question_is_about(question, kind):
+    assert A.campaign_kind(question) == kind
