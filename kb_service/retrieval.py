@@ -15,7 +15,7 @@ import numpy as np
 
 from .index import LoadedIndex
 from .lexical import analyze
-from .synonyms import known_through_groups, related_words
+from .synonyms import calendar_words, known_through_groups, related_words
 from .types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
@@ -317,10 +317,12 @@ class HybridRetriever:
         words = _WORD.findall(question)[1:]
         # Capitalised (Marketo), all capitals (CRM) or capitals inside (iPhone, HubSpot, eBay).
         names = {w for w in words if w[0].isupper() or (len(w) > 1 and any(ch.isupper() for ch in w[1:]))}
+        calendar = calendar_words(lang)
         return sum(
             1
             for name in names
-            if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0 and name.lower() not in self.acronyms
+            if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0
+            and name.lower() not in self.acronyms and name.lower() not in calendar
         )
 
 

@@ -131,3 +131,10 @@ def test_names_with_capitals_inside_count_as_names(corpus_kb):
     assert corpus_kb.retriever.unknown_names("how do I reset my iPhone password?", "en") == 1
     assert corpus_kb.retriever.unknown_names("can HubSpot send this?", "en") == 1
     assert corpus_kb.ask("how do I reset my iPhone password?").abstained
+
+
+def test_weekdays_and_months_are_not_unknown_names(corpus_kb):
+    assert corpus_kb.retriever.unknown_names("one-time promo blast to all customers next Tuesday 9am", "en") == 0
+    assert corpus_kb.retriever.unknown_names("Black Friday: which approach for the catalogue promo?", "en") == 0
+    assert corpus_kb.retriever.unknown_names("envoi le Mardi 3 Décembre, on part sur quoi ?", "fr") == 0
+    assert corpus_kb.retriever.unknown_names("send it on Tuesday through Braze", "en") == 1

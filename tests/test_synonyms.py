@@ -1,7 +1,7 @@
 """Lexical query expansion with marketing vocabulary."""
 
 from kb_service.lexical import analyze
-from kb_service.synonyms import known_through_groups, related_words
+from kb_service.synonyms import CALENDAR_WORDS, known_through_groups, related_words
 
 
 def test_everyday_words_bring_the_docs_words():
@@ -22,4 +22,11 @@ def test_words_the_docs_lack_count_as_known_through_a_group_the_docs_use():
     assert set(analyze("winback lapsed", "en")) <= known
     assert not set(analyze("kubernetes", "en")) & known
     assert not known & vocabulary  # only what the docs lack is added
-    assert known_through_groups("en", set()) == frozenset()  # no group touches an empty vocabulary
+    # No group touches an empty vocabulary: only the calendar words are known then.
+    assert known_through_groups("en", set()) == {t for w in CALENDAR_WORDS["en"].split() for t in analyze(w, "en")}
+
+
+def test_calendar_words_count_as_known():
+    known = known_through_groups("en", set(analyze("send a message", "en")))
+    assert set(analyze("Tuesday December tonight", "en")) <= known
+    assert set(analyze("mardi décembre", "fr")) <= known_through_groups("fr", set())
