@@ -431,7 +431,11 @@ def compose(
 
 def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer) -> int:
     """The hit to answer from: the top one, unless a decision-table row about this very need
-    is close behind (its "need" cell shares at least half its words with the question)."""
+    is close behind (its "need" cell shares at least half its words with the question), or
+    a feature-matrix row whose own label the question names more closely."""
+    checked = _closest_check_row(hits, query_terms, lang, analyze)
+    if checked is not None:
+        return checked
     if not wants_approach:
         return 0
     for i, hit in enumerate(hits[:3]):
@@ -450,6 +454,25 @@ def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[st
             if hit.chunk.kind != "table_row" and is_recommending(hit.chunk):
                 return i
     return 0
+
+
+def _closest_check_row(hits: Sequence[Hit], query_terms: set[str], lang: str, analyze: Analyzer) -> int | None:
+    """When the top hit is a ✅/❌ matrix row, the row among the top 3 whose label (the feature,
+    "API triggering") shares the most words with the question, if that beats the top row's.
+
+    Every row of such a matrix repeats the column headers (Journeys, API-triggered Campaigns)
+    in its text, so retrieval tells its rows apart by little more than one label word: "can I
+    trigger a journey directly with an API call?" put "Direct mail" first on "directly".
+    """
+    rows = [(i, h) for i, h in enumerate(hits[:3]) if h.chunk.kind == "table_row" and _is_check_row(h.chunk.cells)]
+    if not rows or rows[0][0] != 0:
+        return None
+
+    def label_overlap(hit: Hit) -> int:
+        return len(query_terms & set(analyze(hit.chunk.cells[0][1], lang)))
+
+    best = max(rows, key=lambda pair: (label_overlap(pair[1]), -pair[0]))
+    return best[0] if label_overlap(best[1]) > label_overlap(hits[0]) else None
 
 
 def _row_matches_need(hit: Hit, column: int, query_terms: set[str], lang: str, analyze: Analyzer) -> bool:

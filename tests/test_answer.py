@@ -285,3 +285,25 @@ def test_labels_naming_campaigns_without_a_type(label, generic):
 )
 def test_the_campaign_type_a_question_is_about(question, kind):
     assert A.campaign_kind(question) == kind
+
+
+API_TRIGGERING_ROW = chunk(
+    "Capability: API triggering | Journeys: ❌ | Action Campaigns: ❌ | API-triggered Campaigns: ✅ | Orchestrated Campaigns: ❌",
+    kind="table_row",
+    heading_path=("Guide", "Feature availability", "Advanced capabilities"),
+    cells=(("Capability", "API triggering"), ("Journeys", "❌"), ("Action Campaigns", "❌"),
+           ("API-triggered Campaigns", "✅"), ("Orchestrated Campaigns", "❌")),
+)
+
+
+def test_the_matrix_row_whose_label_the_question_names_answers():
+    # Retrieval put "Direct mail" first on the word "directly"; the question names API triggering.
+    result = compose("Can I trigger a journey directly with an API call?", hit(DIRECT_MAIL_ROW, 0.9),
+                     hit(API_TRIGGERING_ROW, 0.8))
+    assert result.text.startswith("API triggering:")
+    assert result.citations[0].hit.chunk is API_TRIGGERING_ROW
+
+
+def test_the_top_matrix_row_stays_when_no_other_label_fits_better():
+    result = compose("can journeys send direct mail?", hit(DIRECT_MAIL_ROW, 0.9), hit(API_TRIGGERING_ROW, 0.8))
+    assert result.text.startswith("Direct mail:")
