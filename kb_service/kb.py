@@ -243,7 +243,8 @@ class KnowledgeBase:
     ) -> Answer:
         """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns."""
         started = time.perf_counter()
-        query = contextualize(question, history) if history else question
+        # "thanks!" after a question is not a follow-up to it ("which approach for thanks!").
+        query = contextualize(question, history) if history and not is_small_talk(question) else question
         answer_lang = self._language(query, lang)
         result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
         hits = result.hits

@@ -138,3 +138,13 @@ def test_weekdays_and_months_are_not_unknown_names(corpus_kb):
     assert corpus_kb.retriever.unknown_names("Black Friday: which approach for the catalogue promo?", "en") == 0
     assert corpus_kb.retriever.unknown_names("envoi le Mardi 3 Décembre, on part sur quoi ?", "fr") == 0
     assert corpus_kb.retriever.unknown_names("send it on Tuesday through Braze", "en") == 1
+
+
+def test_thanks_at_the_end_of_a_conversation_is_not_a_follow_up(corpus_kb):
+    history = [{"role": "user", "content": "which approach for cart abandonment?"},
+               {"role": "assistant", "content": "Journeys"}]
+    for turn in ("thanks!", "merci !"):
+        answer = corpus_kb.chat([*history, {"role": "user", "content": turn}])
+        assert answer.abstained and answer.confidence == 0.0, turn
+    follow_up = corpus_kb.chat([*history, {"role": "user", "content": "and for a monthly newsletter?"}])
+    assert not follow_up.abstained and "Action Campaign" in follow_up.answer
