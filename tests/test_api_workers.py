@@ -87,3 +87,44 @@ def test_without_a_run_folder_there_is_no_broadcast(monkeypatch):
     assert workers.run_dir() is None
     monkeypatch.setenv("KB_RUN_DIR", os.sep + "tmp")
     assert str(workers.run_dir()) == os.sep + "tmp"
+
+
+class _FakeKB:
+    """Stands for a KnowledgeBase (the index itself is not what this test is about)."""
+
+    def __init__(self, build: str, gate: threading.Event | None = None) -> None:
+        self.build = build
+        self.gate = gate
+        self.embedder = None
+
+    def load(self):
+        if self.gate is not None:
+            assert self.gate.wait(30), "the test never released the start-up load"
+        return self
+
+    def warm_up(self) -> None:
+        pass
+
+    def documents(self) -> list:
+        return []
+
+    def info(self) -> dict:
+        return {"build": self.build, "counts": {"total": 1}}
+
+
+def test_a_reload_during_the_start_up_load_is_not_undone_by_it(tmp_path, monkeypatch):
+    from kb_service.api.deps import Service
+    from kb_service.config import Settings
+
+    service = Service(Settings(index=tmp_path / "no-index"))
+    gate = threading.Event()
+    made = iter([_FakeKB("start-up", gate), _FakeKB("reloaded")])
+    monkeypatch.setattr(service, "_new_kb", lambda embedder=None: next(made))
+    loading = threading.Thread(target=service._load_at_start)
+    loading.start()
+    service.reload()  # another worker's broadcast, while the start-up load is still reading
+    gate.set()
+    loading.join(30)
+    assert not loading.is_alive()
+    assert service.serving.kb.build == "reloaded" and service.load_error is None
+    assert service.loaded.is_set()

@@ -91,9 +91,15 @@ class Service:
         try:
             kb = self._initial_kb if self._initial_kb is not None else self._new_kb().load()
             kb.warm_up()
-            self._publish(kb)
+            with self._reloading:
+                # A reload that finished while this load ran has published a newer index:
+                # the start-up load must not put the older one back.
+                if self.serving is None:
+                    self._publish(kb)
             log.info("index ready", extra={"fields": {"event": "ready", "ms": _ms(started), **_summary(self.serving)}})
         except IndexLoadError as exc:
+            if self.serving is not None:  # a reload during start-up already serves an index
+                return
             self.load_error = str(exc)
             log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": str(exc)}})
         except Exception:
