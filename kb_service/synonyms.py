@@ -39,6 +39,11 @@ GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("birthday", "birthdate", "date of birth"),
         ("external system", "backend", "webhook", "third-party system"),
         ("count", "how many recipients", "exact counts", "audience size"),
+        # Chat shorthand for words the docs spell out.
+        ("available", "avail"),
+        ("information", "info", "infos"),
+        ("message", "msg", "msgs"),
+        ("direct mail", "postal mail", "paper mail", "snail mail"),
     ),
     "fr": (
         ("panier", "caddie"),
@@ -63,6 +68,11 @@ GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
         ("anniversaire", "date de naissance"),
         ("système externe", "backend", "webhook", "si"),
         ("nombre exact", "combien de destinataires", "décompte"),
+        # Abréviations de messagerie pour des mots que la doc écrit en entier.
+        ("disponible", "dispo", "dispos"),
+        ("information", "info", "infos"),
+        ("message", "msg"),
+        ("courrier", "courrier papier", "courrier postal", "publipostage"),
     ),
 }
 
