@@ -318,10 +318,12 @@ class HybridRetriever:
         # Capitalised (Marketo), all capitals (CRM) or capitals inside (iPhone, HubSpot, eBay).
         names = {w for w in words if w[0].isupper() or (len(w) > 1 and any(ch.isupper() for ch in w[1:]))}
         calendar = calendar_words(lang)
+        # A word of a vocabulary group ("Noël", "Christmas") names a season, not a product.
+        known = self._known_synonyms.get(lang, frozenset())
         return sum(
             1
             for name in names
-            if analyze(name, lang) and lexical.vocabulary_coverage(name) == 0.0
+            if analyze(name, lang) and lexical.vocabulary_coverage(name, known) == 0.0
             and name.lower() not in self.acronyms and name.lower() not in calendar
         )
 

@@ -148,3 +148,8 @@ def test_thanks_at_the_end_of_a_conversation_is_not_a_follow_up(corpus_kb):
         assert answer.abstained and answer.confidence == 0.0, turn
     follow_up = corpus_kb.chat([*history, {"role": "user", "content": "and for a monthly newsletter?"}])
     assert not follow_up.abstained and "Action Campaign" in follow_up.answer
+
+
+def test_seasons_the_vocabulary_knows_are_not_unknown_names(corpus_kb):
+    assert corpus_kb.retriever.unknown_names("Pour la promo de Noël, quelle approche ?", "fr") == 0
+    assert corpus_kb.retriever.unknown_names("our Christmas greetings: which approach?", "en") == 0
