@@ -281,7 +281,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, max=16,
-                                          help="uvicorn worker processes (default: the workers setting, 1)."),
+                                          help="worker processes (default: the workers setting, 2; 1 runs uvicorn in this process)."),
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
 ) -> None:
@@ -294,22 +294,16 @@ def serve(
         os.environ["KB_CONFIG"] = str(config)
     os.environ["KB_INDEX"] = str(settings.index)
     workers = workers or settings.workers
-    shared = None
     if workers > 1:
-        import shutil
-        import tempfile
-
-        from .api.workers import prepare_run_dir
-
-        # Reload broadcast and summed metrics across the worker processes (api/workers.py).
-        shared = Path(tempfile.mkdtemp(prefix="kb-serve-"))
-        os.environ.update(prepare_run_dir(shared))
-    try:
-        uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", log_level="warning", access_log=False)
-    finally:
-        if shared is not None:
-            shutil.rmtree(shared, ignore_errors=True)
+        # One socket per worker (SO_REUSEPORT) under a standard-library supervisor, which
+        # replaces this process so that the CLI's imports do not stay resident
+        # (api/supervisor.py: why not uvicorn's own workers).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "kb_service.api.supervisor", "--host", host,
+                                  "--port", str(port), "--workers", str(workers)])
+    uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
+                loop="uvloop", http="httptools", log_level="warning", access_log=False)
 
 
 @app.command()

@@ -87,11 +87,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 0  # per API key or client address; 0 = off
     request_timeout_s: float = 10.0
     log_questions: bool = False
-    # uvicorn worker processes for `kb serve`. One by default: two used both cores better in
-    # principle, but the kernel handed all 16 keep-alive connections of the benchmark to one
-    # worker, and the two copies of the index and model peaked at 509 MB (docs/performance.md).
-    # With more than one, reloads and /metrics cover every worker (api/workers.py).
-    workers: int = Field(1, ge=1, le=16)
+    # Worker processes for `kb serve`. Two: one process stops near 250 answers/s because its
+    # event loop and answer code share one GIL; two processes, each on its own SO_REUSEPORT
+    # socket (api/supervisor.py), use both cores: 293 vs 207-230 req/s at c=16 measured side
+    # by side, for 456 MB summed peak RSS (docs/performance.md). Reloads and /metrics cover
+    # every worker (api/workers.py); the rate limit and max_concurrency apply per worker.
+    workers: int = Field(2, ge=1, le=16)
     # Threads running searches and answers at once. Two: one answer computes its embedding
     # (outside the GIL) while the other runs Python. More threads only fight over the GIL:
     # 281/265 req/s at c=16 with 2, 248/253 with 4, 239/239 with 8 (one worker, int8).

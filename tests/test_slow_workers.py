@@ -76,3 +76,25 @@ def test_metrics_add_up_every_worker(two_workers):
         assert answer.status_code == 200
     scrapes = [_asks_counted(httpx.get(two_workers.url + "/metrics").text) for _ in range(6)]
     assert scrapes == [before + 40] * 6
+
+
+def _workers_of(server: Server) -> list[int]:
+    pid = server.process.pid
+    return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_a_worker_that_dies_is_replaced_and_the_other_keeps_answering(two_workers):
+    before = _workers_of(two_workers)
+    assert len(before) == 2
+    os.kill(before[0], signal.SIGKILL)
+    for _ in range(300):  # bounded: the supervisor checks its workers every 0.2 s
+        current = _workers_of(two_workers)
+        if len(current) == 2 and before[0] not in current:
+            break
+        answer = httpx.post(two_workers.url + "/v1/ask", json={"question": "which approach for a newsletter?"},
+                            timeout=60)
+        assert answer.status_code == 200  # the surviving worker answers meanwhile
+    else:
+        raise AssertionError(f"no replacement worker: {_workers_of(two_workers)}")
+    _wait_ready(two_workers)
+    assert before[1] in _workers_of(two_workers)
