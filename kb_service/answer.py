@@ -106,6 +106,11 @@ def names_campaigns_generically(label: str) -> bool:
     return bool(_GENERIC_CAMPAIGNS.search(label)) and "orchestr" not in label.lower() and approach_of_label(label) is None
 
 
+def label_approach(label: str) -> str | None:
+    """The approach a label names, or CAMPAIGNS for "Campaigns" without a type, or None."""
+    return approach_of_label(label) or (CAMPAIGNS if names_campaigns_generically(label) else None)
+
+
 def campaign_kind(question: str) -> str:
     """Which of the two campaign types a question is about: "api" when another system
     triggers the message, else "action" (scheduled, one-time or recurring delivery)."""
@@ -211,8 +216,7 @@ def _render_matrix_row(cells, query_terms: set[str], lang: str, analyze: Analyze
         text = "; ".join(f"{header} — {label}: {cell}" for header, cell in chosen)
         if len(chosen) != 1:
             return text, None
-        header = chosen[0][0]
-        return text, approach_of_label(header) or (CAMPAIGNS if names_campaigns_generically(header) else None)
+        return text, label_approach(chosen[0][0])
     return " | ".join(f"{h}: {c}" for h, c in cells), None
 
 
@@ -343,12 +347,11 @@ def attribute(hit: Hit, unit: str) -> Attribution | None:
     candidates = [below] if below.startswith("→") else []
     candidates += [line for line in reversed(lines[:position]) if line.endswith(":") or "→" in line][:1]
     for line in candidates:
-        label = line.split("→")[-1] if "→" in line else line
-        approach = approach_of_label(label) or (CAMPAIGNS if names_campaigns_generically(label) else None)
+        approach = label_approach(line.split("→")[-1] if "→" in line else line)
         if approach:
             return Attribution(approach, "label", True)
     for heading in reversed(chunk.heading_path):
-        approach = approach_of_label(heading) or (CAMPAIGNS if names_campaigns_generically(heading) else None)
+        approach = label_approach(heading)
         if approach:
             return Attribution(approach, "heading", recommending)
     approach = approach_of_label(chunk.title)

@@ -288,8 +288,6 @@ def serve(
     """Run the HTTP API (REST, chat, OpenAI-compatible) with uvicorn."""
     _quiet_libraries()
     settings = _settings(config, index)
-    import uvicorn
-
     if config:
         os.environ["KB_CONFIG"] = str(config)
     os.environ["KB_INDEX"] = str(settings.index)
@@ -302,6 +300,8 @@ def serve(
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "kb_service.api.supervisor", "--host", host,
                                   "--port", str(port), "--workers", str(workers)])
+    import uvicorn  # only here: the supervisor above replaces this process
+
     uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
                 loop="uvloop", http="httptools", log_level="warning", access_log=False)
 

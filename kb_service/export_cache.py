@@ -44,11 +44,10 @@ def cache_dir() -> Path | None:
 def export_into(model: str, out_dir: Path, *, quantize: str, cache: Path | None = None) -> Path:
     """Make ``out_dir`` a complete export of ``model``; from the cache when it holds one."""
     cache = cache if cache is not None else cache_dir()
-    if cache is None:
-        return export_onnx(resolve_model_path(model), out_dir, quantize=quantize)
-    weights = weights_file(Path(resolve_model_path(model)))
-    if weights is None:  # let export_onnx name what is missing
-        return export_onnx(resolve_model_path(model), out_dir, quantize=quantize)
+    source = resolve_model_path(model)
+    weights = weights_file(Path(source)) if cache is not None else None
+    if weights is None:  # no cache, or weights export_onnx will name as missing
+        return export_onnx(source, out_dir, quantize=quantize)
     digest = file_sha256(weights)
     entry = cache / "onnx" / f"{digest[:16]}-{quantize}-v{EXPORT_FORMAT_VERSION}"
     try:
@@ -58,10 +57,10 @@ def export_into(model: str, out_dir: Path, *, quantize: str, cache: Path | None 
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not _valid(entry, digest):
                 shutil.rmtree(entry, ignore_errors=True)
-                export_onnx(resolve_model_path(model), entry, quantize=quantize)
+                export_onnx(source, entry, quantize=quantize)
     except OSError:
         # A read-only or full home must not stop an ingest: export straight into the index.
-        return export_onnx(resolve_model_path(model), out_dir, quantize=quantize)
+        return export_onnx(source, out_dir, quantize=quantize)
     _install(entry, Path(out_dir))
     return Path(out_dir)
 

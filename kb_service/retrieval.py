@@ -15,7 +15,7 @@ import numpy as np
 
 from .index import LoadedIndex
 from .lexical import analyze
-from .synonyms import calendar_words, known_through_groups, related_words
+from .synonyms import known_through_groups, related_words
 from .types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
@@ -92,36 +92,6 @@ def diversify(
     return chosen + deferred
 
 
-def fold_items_into_parents(
-    fused: Mapping[str, float], parent_of: Mapping[str, str]
-) -> tuple[dict[str, float], dict[str, str]]:
-    """Small-to-big: a list item found is reported as the chunk holding the whole list.
-
-    The parent takes the best score of itself and its items; ``focus`` remembers which item
-    earned it, so the answer can quote that item. Items without a parent stay as they are.
-    """
-    folded: dict[str, float] = {}
-    focus: dict[str, str] = {}
-    for key, score in fused.items():
-        parent = parent_of.get(key)
-        if parent is None:
-            if score > folded.get(key, float("-inf")):
-                folded[key] = score
-                focus.pop(key, None)
-            continue
-        if score > folded.get(parent, float("-inf")):
-            folded[parent] = score
-            focus[parent] = key
-    return folded, focus
-
-
-# A handle that scored at least this share of its parent's score still names the part of
-# the parent the question is about (focus), though the parent outscored it. Without it, an
-# answer from a whole list or decision guide quoted its first lines, not the matching item.
-# 0.85: own-set approach accuracy 0.809 -> 0.825; 0.7 changed nothing; no other figure moved.
-FOCUS_HINT_RATIO = 0.85
-
-
 def best_items(fused: Mapping[str, float], parent_of: Mapping[str, str]) -> dict[str, tuple[str, float]]:
     """Parent id -> (its best-scoring handle, that handle's score)."""
     best: dict[str, tuple[str, float]] = {}
@@ -130,6 +100,34 @@ def best_items(fused: Mapping[str, float], parent_of: Mapping[str, str]) -> dict
         if parent is not None and score > best.get(parent, ("", float("-inf")))[1]:
             best[parent] = (key, score)
     return best
+
+
+def fold_items_into_parents(
+    fused: Mapping[str, float],
+    parent_of: Mapping[str, str],
+    best: Mapping[str, tuple[str, float]] | None = None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Small-to-big: a list item found is reported as the chunk holding the whole list.
+
+    The parent takes the best score of itself and its items; ``focus`` remembers which item
+    earned it, so the answer can quote that item. Items without a parent stay as they are.
+    ``best`` is ``best_items(fused, parent_of)`` when the caller has it already.
+    """
+    best = best_items(fused, parent_of) if best is None else best
+    folded = {key: score for key, score in fused.items() if key not in parent_of}
+    focus: dict[str, str] = {}
+    for parent, (item, score) in best.items():
+        if score > folded.get(parent, float("-inf")):
+            folded[parent] = score
+            focus[parent] = item
+    return folded, focus
+
+
+# A handle that scored at least this share of its parent's score still names the part of
+# the parent the question is about (focus), though the parent outscored it. Without it, an
+# answer from a whole list or decision guide quoted its first lines, not the matching item.
+# 0.85: own-set approach accuracy 0.809 -> 0.825; 0.7 changed nothing; no other figure moved.
+FOCUS_HINT_RATIO = 0.85
 
 
 def _close_item(item: tuple[str, float] | None, parent_score: float) -> str | None:
@@ -317,14 +315,14 @@ class HybridRetriever:
         words = _WORD.findall(question)[1:]
         # Capitalised (Marketo), all capitals (CRM) or capitals inside (iPhone, HubSpot, eBay).
         names = {w for w in words if w[0].isupper() or (len(w) > 1 and any(ch.isupper() for ch in w[1:]))}
-        calendar = calendar_words(lang)
-        # A word of a vocabulary group ("Noël", "Christmas") names a season, not a product.
+        # Words of a vocabulary group ("Noël", "Christmas") and calendar words ("Tuesday") are
+        # known words (known_through_groups): they name a season or a date, not a product.
         known = self._known_synonyms.get(lang, frozenset())
         return sum(
             1
             for name in names
             if analyze(name, lang) and lexical.vocabulary_coverage(name, known) == 0.0
-            and name.lower() not in self.acronyms and name.lower() not in calendar
+            and name.lower() not in self.acronyms
         )
 
 
@@ -363,7 +361,7 @@ class HybridRetriever:
         if boost:
             fused = {key: score * boost.get(key, 1.0) for key, score in fused.items()}
         closest_items = best_items(fused, self._parent_of)
-        fused, focus = fold_items_into_parents(fused, self._parent_of)
+        fused, focus = fold_items_into_parents(fused, self._parent_of, closest_items)
         ranked = sorted(fused, key=lambda key: (-fused[key], key))
         row = self._row
         candidates = ranked[: max(k * 3, 30)]

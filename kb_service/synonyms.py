@@ -99,6 +99,7 @@ CALENDAR_WORDS = {
 }
 
 
+@lru_cache(maxsize=None)
 def calendar_words(lang: str) -> frozenset[str]:
     """The lower-case calendar words of ``lang`` (weekdays, months, times of day)."""
     return frozenset(CALENDAR_WORDS.get(lang, "").split())

@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from kb_service.api.app import create_app
 from kb_service.config import Settings, load_settings
+from kb_service.index import RESERVED_KEYS, index_lock, load_index, write_index
 from kb_service.kb import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,6 +152,20 @@ def copy_index(src: Path, dst: Path) -> Path:
     """A private copy of an index (builds, CURRENT, ONNX export) that a test may change."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ingest.lock", ".tmp-*"))
     return dst
+
+
+def drop_one_document(index_root: Path) -> str:
+    """Write a new (current) build of ``index_root`` without its first document; return that document's key."""
+    with index_lock(index_root):
+        loaded = load_index(index_root)
+        dropped = sorted(loaded.manifest["documents"])[0]
+        lang, path = dropped.split(":", 1)
+        rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
+        manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
+        manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
+        write_index(index_root, chunks=[loaded.chunks[i] for i in rows], vectors=loaded.vectors[rows],
+                    manifest=manifest)
+    return dropped
 
 
 # ---- a real server ---------------------------------------------------------------------------

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from kb_service.index import RESERVED_KEYS, index_lock, load_index, write_index
 
 pytest.register_assert_rewrite("tests.api_fixtures")
-from tests.api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error, copy_index  # noqa: E402
+from tests.api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error, copy_index, drop_one_document  # noqa: E402
 
 pytest_plugins = ["tests.api_fixtures"]
 
 ADMIN = "admin-secret-key"
 QUESTION = {"question": "which approach for cart abandonment?"}
-
-
-def drop_one_document(index_root: Path) -> str:
-    """Write a new build of ``index_root`` without its first document; return that document's key."""
-    with index_lock(index_root):
-        loaded = load_index(index_root)
-        dropped = sorted(loaded.manifest["documents"])[0]
-        lang, path = dropped.split(":", 1)
-        rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
-        manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-        manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
-        write_index(index_root, chunks=[loaded.chunks[i] for i in rows], vectors=loaded.vectors[rows],
-                    manifest=manifest)
-    return dropped
 
 
 def test_healthz_and_readyz_when_ready(client):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-import numpy as np
 import pytest
 
 from kb_service import index as index_module
@@ -34,17 +32,14 @@ from kb_service.config import SourceConfig
 from kb_service.index import (
     BUILDS_DIR,
     CURRENT_NAME,
-    RESERVED_KEYS,
     IndexWriteError,
-    index_lock,
     load_index,
-    write_index,
 )
 from kb_service.ingest import ingest
 from kb_service.kb import KnowledgeBase
 
 pytest.register_assert_rewrite("tests.api_fixtures")
-from tests.api_fixtures import LOAD_TIMEOUT_S, REPO, api_settings, assert_error  # noqa: E402
+from tests.api_fixtures import LOAD_TIMEOUT_S, REPO, api_settings, assert_error, drop_one_document  # noqa: E402
 from tests.live_server import live_server  # noqa: E402
 from tests.toy import ToyEmbedder  # noqa: E402
 
@@ -436,15 +431,8 @@ def test_a_server_starting_on_a_corrupt_index_says_which_file(make_client, serve
 def write_smaller_build(root: Path) -> tuple[str, str]:
     """A second build without the first document; returns (old build, new build), CURRENT at the old one."""
     old = current_build(root)
-    with index_lock(root):
-        loaded = load_index(root)
-        dropped = sorted(loaded.manifest["documents"])[0]
-        lang, path = dropped.split(":", 1)
-        rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
-        manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-        manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
-        new = write_index(root, chunks=[loaded.chunks[i] for i in rows], vectors=np.asarray(loaded.vectors[rows]),
-                          manifest=manifest).name
+    drop_one_document(root)
+    new = current_build(root)
     point_current_at(root, old)
     return old, new
 
