@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 from .types import Citation, Hit
@@ -237,11 +238,18 @@ _ANSWER_MARK = re.compile(r"^(?:A|R)\s?:\s*")  # "A: Yes, …" / "R : Oui, …" 
 
 
 def _body_units(hit: Hit) -> list[str]:
-    units = [_ANSWER_MARK.sub("", unit) for unit in split_sentences(hit.chunk.text)]
+    return list(_sentences_of(hit.chunk.text, hit.chunk.kind))
+
+
+# The same chunks come back question after question: their sentences are split once.
+# Bounded, like the analyzer's cache, so a reloaded or growing corpus cannot grow it forever.
+@lru_cache(maxsize=8192)
+def _sentences_of(text: str, kind: str) -> tuple[str, ...]:
+    units = [_ANSWER_MARK.sub("", unit) for unit in split_sentences(text)]
     # A FAQ chunk starts with its question: the answer is what follows it.
-    if hit.chunk.kind == "faq" and len(units) > 1 and units[0].rstrip().endswith("?"):
+    if kind == "faq" and len(units) > 1 and units[0].rstrip().endswith("?"):
         units = units[1:]
-    return [u for u in units if re.search(r"\w", u)]
+    return tuple(u for u in units if re.search(r"\w", u))
 
 
 def best_units(hit: Hit, query_terms: set[str], lang: str, analyze: Analyzer, *, limit: int = 3, budget: int = 480) -> list[str]:

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # Threads running searches and answers at once. Two: one answer computes its embedding
     # (outside the GIL) while the other runs Python. More threads only fight over the GIL:
     # 281/265 req/s at c=16 with 2, 248/253 with 4, 239/239 with 8 (one worker, int8).
-    worker_threads: int = Field(2, ge=1, le=64)
+    worker_threads: int = Field(2, ge=0, le=64)
 
     # Remote mode for the CLI
     url: str | None = None

@@ -135,15 +135,20 @@ class DenseIndex:
         for start in range(0, rows.size, _SUBSET_BLOCK):
             block = rows[start : start + _SUBSET_BLOCK]
             np.dot(self._xb[block], q, out=scores[start : start + block.size])
-        k = min(k, rows.size)
-        if k < rows.size:
-            top = np.argpartition(-scores, k - 1)[:k]
-        else:
-            top = np.arange(rows.size)
-        # Best first; ties broken by row number so results are deterministic.
-        order = np.lexsort((rows[top], -scores[top]))
-        top = top[order]
-        return scores[top].astype(np.float32), rows[top]
+        return _best_first(scores, rows, k)
+
+    def subset(self, rows: np.ndarray) -> "RowSubset":
+        """A fixed set of rows (one language, say) gathered once, for repeated exact searches.
+
+        ``search(q, k, rows=rows)`` gathers and de-duplicates the rows on every query; a
+        query that always restricts to the same rows pays that once here instead.
+        """
+        rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
+        if rows.size and (rows[0] < 0 or rows[-1] >= self.size):
+            raise ValueError(f"rows must be within [0, {self.size}), got {rows[0]}..{rows[-1]}")
+        if rows.size > SUBSET_EXACT_MAX:
+            raise ValueError(f"a subset holds at most {SUBSET_EXACT_MAX} rows (SUBSET_EXACT_MAX), not {rows.size}")
+        return RowSubset(rows, np.ascontiguousarray(self._xb[rows]))
 
     def save(self, path: Path) -> None:
         """Write the index with faiss' own format (no pickle)."""
@@ -164,3 +169,37 @@ class DenseIndex:
         if index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise ValueError(f"{path}: faiss index does not use inner product")
         return cls(index, kind)
+
+
+class RowSubset:
+    """Exact cosine search over a fixed set of rows, their vectors held contiguously.
+
+    Same results as ``DenseIndex.search(q, k, rows=rows)``: one matrix-vector product and
+    no per-query gather.
+    """
+
+    def __init__(self, rows: np.ndarray, vectors: np.ndarray) -> None:
+        self.rows = rows
+        self._vectors = vectors
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, rows)`` of the ``k`` nearest rows of the subset, best first."""
+        if k <= 0 or not self.rows.size:
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return _best_first(self._vectors @ np.asarray(query, dtype=np.float32).ravel(), self.rows, k)
+
+
+def _best_first(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of ``scores`` (one per row of ``rows``) with their rows, best first."""
+    k = min(k, rows.size)
+    if k < rows.size:
+        top = np.argpartition(-scores, k - 1)[:k]
+    else:
+        top = np.arange(rows.size)
+    # Best first; ties broken by row number so results are deterministic.
+    order = np.lexsort((rows[top], -scores[top]))
+    top = top[order]
+    return scores[top].astype(np.float32), rows[top]

@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .dense import SUBSET_EXACT_MAX
 from .index import LoadedIndex
 from .lexical import analyze
 from .synonyms import known_through_groups, related_words
@@ -74,21 +75,32 @@ def diversify(
     group_of: Callable[[str], str],
     similarity: Callable[[str, str], float] | None = None,
     threshold: float = DUPLICATE_COSINE,
+    limit: int | None = None,
 ) -> list[str]:
     """Reorder so that restatements of an already-chosen fact go to the back.
 
     A chunk is a restatement when it shares a non-empty group with a chosen chunk (a table
     and one of its rows) or its vector is within ``threshold`` cosine of one. Nothing is
     dropped: restatements still follow when nothing else is relevant.
+
+    ``limit``: the caller reads only that many places. Once ``limit`` chunks are chosen, the
+    first ``limit`` places cannot change, so the rest follows unexamined, in ranked order.
     """
     chosen: list[str] = []
+    chosen_groups: set[str] = set()
     deferred: list[str] = []
-    for item in ranked:
+    for position, item in enumerate(ranked):
+        if limit is not None and len(chosen) >= limit:
+            return chosen + deferred + list(ranked[position:])
         group = group_of(item)
-        duplicate = any(group and group == group_of(other) for other in chosen) or (
-            similarity is not None and any(similarity(item, other) >= threshold for other in chosen)
-        )
-        (deferred if duplicate else chosen).append(item)
+        duplicate = bool(group) and group in chosen_groups
+        if not duplicate and similarity is not None:
+            duplicate = any(similarity(item, other) >= threshold for other in chosen)
+        if duplicate:
+            deferred.append(item)
+        else:
+            chosen.append(item)
+            chosen_groups.add(group)
     return chosen + deferred
 
 
@@ -222,6 +234,13 @@ class HybridRetriever:
             lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
             for lang in {c.lang for c in index.chunks}
         }
+        # Most queries search one whole language: its rows' vectors gathered once (exact
+        # search is one matrix-vector product) and a row mask for the BM25 candidates.
+        # Languages too large for exact subset search go through faiss' own filter instead.
+        self._dense_subsets = {
+            lang: index.dense.subset(rows) for lang, rows in self._rows_by_lang.items() if len(rows) <= SUBSET_EXACT_MAX
+        }
+        self._lang_masks = {lang: self._row_mask(rows) for lang, rows in self._rows_by_lang.items()}
 
     def _focus_text(self, handle_id: str | None) -> str | None:
         """The matched list item's text; a matched FAQ question says nothing the answer lacks."""
@@ -240,18 +259,29 @@ class HybridRetriever:
             rows = rows[[chunks[row].path.startswith(path_prefix) for row in rows]] if len(rows) else rows
         return rows
 
-    def _dense(self, vector: np.ndarray, rows: np.ndarray) -> dict[str, float]:
-        if not len(rows):
-            return {}
-        scores, found = self.index.dense.search(vector, min(CANDIDATES, len(rows)), rows=rows)
-        return {self._ids[int(row)]: float(score) for score, row in zip(scores, found)}
+    def _row_mask(self, rows: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(self._ids), dtype=bool)
+        mask[rows] = True
+        return mask
 
-    def _lexical(self, question: str, lang: str, allowed: np.ndarray) -> dict[str, float]:
+    def _dense(self, vector: np.ndarray, lang: str, allowed: np.ndarray, whole_language: bool) -> dict[str, float]:
+        if not len(allowed):
+            return {}
+        subset = self._dense_subsets.get(lang) if whole_language else None
+        if subset is not None:
+            scores, found = subset.search(vector, min(CANDIDATES, len(subset)))
+        else:
+            scores, found = self.index.dense.search(vector, min(CANDIDATES, len(allowed)), rows=allowed)
+        ids = self._ids
+        # tolist: Python floats and ints in one C call each.
+        return {ids[row]: score for score, row in zip(scores.tolist(), found.tolist())}
+
+    def _lexical(self, question: str, lang: str, allowed_mask: np.ndarray) -> dict[str, float]:
         lexical = self.index.lexical.get(lang)
         if lexical is None:
             return {}
         global_rows = self.index.lexical_rows[lang]
-        allowed_set = set(allowed.tolist())  # tolist: Python ints in one C call
+        ids = self._ids
         result: dict[str, float] = {}
         # The question's own words count fully; related vocabulary ("basket" -> "cart")
         # only adds a fraction, so it can surface a passage but not outvote exact matches.
@@ -261,11 +291,11 @@ class HybridRetriever:
             searches.append((related, RELATED_WORDS_WEIGHT))
         for text, weight in searches:
             found, scores = lexical.search(text, CANDIDATES * 2)
-            for local_row, score in zip(found, scores):
-                row = int(global_rows[int(local_row)])
-                if row in allowed_set:
-                    key = self._ids[row]
-                    result[key] = result.get(key, 0.0) + weight * float(score)
+            rows = global_rows[found]
+            keep = allowed_mask[rows]
+            for row, score in zip(rows[keep].tolist(), scores[keep].tolist()):
+                key = ids[row]
+                result[key] = result.get(key, 0.0) + weight * score
         return result
 
     def coverage(self, question: str, lang: str) -> float:
@@ -350,8 +380,12 @@ class HybridRetriever:
                 if len(candidate):
                     search_lang, allowed = other, candidate
                     break
-        dense = self._dense(vector, allowed)
-        lexical = self._lexical(question, search_lang, allowed)
+        whole_language = not path_prefix
+        allowed_mask = self._lang_masks.get(search_lang) if whole_language else None
+        if allowed_mask is None:
+            allowed_mask = self._row_mask(allowed)
+        dense = self._dense(vector, search_lang, allowed, whole_language)
+        lexical = self._lexical(question, search_lang, allowed_mask)
         if self.fusion == "weighted":
             fused = weighted_score_fusion(dense, lexical, dense_weight=self.dense_weight.get(search_lang, 0.5))
         else:
@@ -370,10 +404,13 @@ class HybridRetriever:
         position = {key: i for i, key in enumerate(candidates)}
         block = self._vectors[[row[key] for key in candidates]]
         cosines = (block @ block.T).tolist()
+        chunks = self.index.chunks
+        groups = {key: chunks[row[key]].group for key in candidates}
         ordered = diversify(
             candidates,
-            group_of=lambda key: self.index.chunks[row[key]].group,
+            group_of=groups.__getitem__,
             similarity=lambda a, b: cosines[position[a]][position[b]],
+            limit=k,
         )
         hits = [
             Hit(

@@ -246,3 +246,39 @@ def test_request_timeout_is_504(make_client, shared_kb):
         assert_error(client.post("/v1/ask", json={"question": CART}), 504, "timeout", "request_timeout_s")
     finally:
         blocking.release.set()
+
+
+class ThreadRecordingKB:
+    """The shared knowledge base, noting which thread each answer ran on."""
+
+    def __init__(self, kb):
+        self._kb = kb
+        self.threads: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self._kb, name)
+
+    def ask(self, *args, **kwargs):
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        return self._kb.ask(*args, **kwargs)
+
+
+@pytest.mark.parametrize("threads", [0, 1])
+def test_answers_on_the_event_loop_or_in_answer_threads_are_the_same(make_client, shared_kb, threads):
+    recording = ThreadRecordingKB(shared_kb)
+    client = make_client(kb=recording, worker_threads=threads)
+    body = client.post("/v1/ask", json={"question": CART}).json()
+    assert body["approach"] == "journey" and not body["abstained"]
+    assert body["answer"] == shared_kb.ask(CART).answer
+    on_answer_thread = [name.startswith("kb-answer") for name in recording.threads]
+    assert on_answer_thread == [threads > 0]
+    search = client.post("/v1/search", json={"query": CART, "k": 3}).json()
+    assert len(search["hits"]) == 3
+
+
+def test_an_error_answering_on_the_event_loop_is_still_a_500(make_client, shared_kb):
+    client = make_client(kb=ExplodingKB(shared_kb), worker_threads=0)
+    assert_error(client.post("/v1/ask", json={"question": CART}), 500, "internal_error")
+    assert client.get("/healthz").status_code == 200

@@ -92,6 +92,32 @@ def test_rows_restriction(vectors, kind):
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_row_subset_finds_what_a_restricted_search_finds(vectors, kind):
+    index = DenseIndex.build(vectors, kind=kind)
+    allowed = np.array([298, 5, 17, 17, 99, 150, 151])  # unsorted, with a duplicate
+    subset = index.subset(allowed)
+    assert len(subset) == 6
+    for query_row in (151, 0, 42):
+        query = vectors[query_row]
+        for k in (1, 3, 6, 10):
+            want_scores, want_rows = index.search(query, k, rows=allowed)
+            scores, rows = subset.search(query, k)
+            assert rows.tolist() == want_rows.tolist()
+            assert scores.tolist() == want_scores.tolist()  # the same float32 dot products
+    assert subset.search(vectors[0], 0)[1].size == 0
+    assert len(index.subset(np.array([], dtype=np.int64)).search(vectors[0], 3)[1]) == 0
+
+
+def test_a_row_subset_rejects_rows_outside_the_index_or_too_many(vectors, monkeypatch):
+    index = DenseIndex.build(vectors)
+    with pytest.raises(ValueError, match="within"):
+        index.subset(np.array([0, 300]))
+    monkeypatch.setattr(dense_module, "SUBSET_EXACT_MAX", 2)
+    with pytest.raises(ValueError, match="SUBSET_EXACT_MAX"):
+        index.subset(np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
 def test_rows_restriction_through_faiss_selector(vectors, kind, monkeypatch):
     # Force the IDSelector path (used for large subsets) on a small index.
     monkeypatch.setattr(dense_module, "SUBSET_EXACT_MAX", 0)

@@ -79,3 +79,22 @@ def test_diversity_defers_a_table_row_after_its_table_and_near_duplicates():
 def test_diversity_keeps_restatements_when_nothing_else_is_relevant():
     order = diversify(["a", "b"], group_of=lambda _: "same")
     assert order == ["a", "b"]
+
+
+def test_diversity_with_a_limit_fills_the_places_read_exactly_as_without_it():
+    import random
+
+    rng = random.Random(7)
+    for _ in range(200):
+        ranked = [f"c{i}" for i in range(rng.randint(0, 12))]
+        groups = {key: rng.choice(["", "", "g1", "g2"]) for key in ranked}
+        close = {frozenset(rng.sample(ranked, 2)) for _ in range(3)} if len(ranked) > 1 else set()
+
+        def similarity(a, b):
+            return 0.99 if frozenset((a, b)) in close else 0.0
+
+        full = diversify(ranked, group_of=groups.get, similarity=similarity)
+        for limit in range(0, 6):
+            limited = diversify(ranked, group_of=groups.get, similarity=similarity, limit=limit)
+            assert limited[:limit] == full[:limit]
+            assert sorted(limited) == sorted(ranked)  # nothing dropped, nothing repeated

@@ -74,7 +74,9 @@ class Service:
         # A daemon thread, so that stopping the server never waits for a slow load.
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
 
-    def _new_executor(self) -> ThreadPoolExecutor:
+    def _new_executor(self) -> ThreadPoolExecutor | None:
+        if self.settings.worker_threads == 0:
+            return None  # answers run on the event loop itself (see run_cpu)
         return ThreadPoolExecutor(max_workers=self.settings.worker_threads, thread_name_prefix="kb-answer")
 
     def stop(self) -> None:
@@ -184,6 +186,8 @@ async def run_cpu(service: Service, fn: Callable[..., T], *args: Any, **kwargs: 
     anyio's thread helpers: the event loop's share of the GIL is what limits one process
     under load, and anyio's bookkeeping cost ~10 % of it (docs/performance.md).
     """
+    if service.executor is None:
+        return fn(*args, **kwargs)
     timeout = service.settings.request_timeout_s
     loop = asyncio.get_running_loop()
     try:
