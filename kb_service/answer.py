@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .synonyms import related_words
 from .types import Citation, Hit
 
 Analyzer = Callable[[str, str], list[str]]
@@ -379,7 +380,7 @@ def compose(
     """
     query_terms = set(analyze(question, lang))
     wants_approach = is_approach_question(question)
-    primary_index = _pick_primary(hits, wants_approach, query_terms, lang, analyze)
+    primary_index = _pick_primary(question, hits, wants_approach, query_terms, lang, analyze)
     primary = hits[primary_index]
     order = [primary_index]
     parts: list[str] = []
@@ -396,7 +397,10 @@ def compose(
     else:
         units = best_units(primary, query_terms, lang, analyze)
         # The list item retrieval matched says best which approach the answer is about.
-        focus = primary.focus if primary.focus and _overlap(query_terms, primary.focus, lang, analyze) > 0 else None
+        # Retrieval may have matched it through the docs' word for the user's ("parcel" ->
+        # "shipping"), so those words count too.
+        matched_terms = query_terms | set(analyze(related_words(question, lang), lang))
+        focus = primary.focus if primary.focus and _overlap(matched_terms, primary.focus, lang, analyze) > 0 else None
         candidates = ([focus] if focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
         if attribution is not None and attribution.approach == CAMPAIGNS:
@@ -432,7 +436,9 @@ def compose(
     return Composed(text="\n".join(parts), citations=citations, approach=approach)
 
 
-def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer) -> int:
+def _pick_primary(
+    question: str, hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer
+) -> int:
     """The hit to answer from: the top one, unless a decision-table row about this very need
     is close behind (its "need" cell shares at least half its words with the question), or
     a feature-matrix row whose own label the question names more closely."""
@@ -449,14 +455,49 @@ def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[st
         if _row_matches_need(hit, column, query_terms, lang, analyze):
             return i
     # A decision row about another need (retrieved for its "why" words) is a poor answer
-    # when a use case or decision step close behind recommends something for this one.
+    # when a passage close behind ties an approach to this one: of those, the one whose
+    # answering sentence shares most with the question (the use case "Time-sensitive offers
+    # to target audiences", not the decision step that merely shares "need").
     top = hits[0]
     column = _is_recommendation_table(top.chunk.cells) if top.chunk.kind == "table_row" else None
     if column is not None:
-        for i, hit in enumerate(hits[1:3], start=1):
-            if hit.chunk.kind != "table_row" and is_recommending(hit.chunk):
-                return i
+        passages = [
+            (i, hit) for i, hit in enumerate(hits[1:3], start=1)
+            if hit.chunk.kind not in ("table", "table_row", "code") and _ties_to_approach(hit)
+        ]
+        if passages:
+            need = _need_terms(question, lang, analyze)
+            return max(passages, key=lambda pair: (_answer_overlap(pair[1], need, lang, analyze), -pair[0]))[0]
     return 0
+
+
+def _ties_to_approach(hit: Hit) -> bool:
+    """The passage recommends approaches, or sits under a heading naming one ("Get started
+    with orchestrated campaigns > Core capabilities")."""
+    return is_recommending(hit.chunk) or any(approach_of_label(h) for h in hit.chunk.heading_path)
+
+
+# Words that ask for a choice rather than describe the need: "Follow this decision tree to
+# choose the right approach" shares them with every "which approach?" question.
+_ASKING_WORDS = {
+    "en": "approach approaches recommend recommended recommendation option options choose choice pick best right use need",
+    "fr": "approche approches recommander recommandé recommandation option options choisir choix meilleur utiliser besoin",
+}
+
+
+def _need_terms(question: str, lang: str, analyze: Analyzer) -> set[str]:
+    """The question's words about the need itself, with the docs' words for them
+    ("delivery status" -> shipping, logistics), without the words asking for a choice."""
+    words = set(analyze(question, lang)) | set(analyze(related_words(question, lang), lang))
+    return words - set(analyze(_ASKING_WORDS.get(lang, ""), lang))
+
+
+def _answer_overlap(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> float:
+    """How much the sentence the answer would quote from ``hit`` shares with the need."""
+    units = best_units(hit, need, lang, analyze, limit=1)
+    if hit.focus:
+        units.append(hit.focus)
+    return max((_overlap(need, unit, lang, analyze) for unit in units), default=0.0)
 
 
 def _closest_check_row(hits: Sequence[Hit], query_terms: set[str], lang: str, analyze: Analyzer) -> int | None:
