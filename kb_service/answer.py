@@ -399,7 +399,7 @@ def compose(
         # The list item retrieval matched says best which approach the answer is about.
         # Retrieval may have matched it through the docs' word for the user's ("parcel" ->
         # "shipping"), so those words count too.
-        matched_terms = query_terms | set(analyze(related_words(question, lang), lang))
+        matched_terms = query_terms | set(analyze(related_words(question, lang, whole_entries=True), lang))
         focus = primary.focus if primary.focus and _overlap(matched_terms, primary.focus, lang, analyze) > 0 else None
         candidates = ([focus] if focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
@@ -488,7 +488,7 @@ _ASKING_WORDS = {
 def _need_terms(question: str, lang: str, analyze: Analyzer) -> set[str]:
     """The question's words about the need itself, with the docs' words for them
     ("delivery status" -> shipping, logistics), without the words asking for a choice."""
-    words = set(analyze(question, lang)) | set(analyze(related_words(question, lang), lang))
+    words = set(analyze(question, lang)) | set(analyze(related_words(question, lang, whole_entries=True), lang))
     return words - set(analyze(_ASKING_WORDS.get(lang, ""), lang))
 
 
