@@ -463,9 +463,20 @@ def _pick_primary(
     top = hits[0]
     if top.chunk.kind == "table_row" and _is_recommendation_table(top.chunk.cells) is not None:
         return _instead_of_decision_row(question, hits, lang, analyze)
-    if top.chunk.kind not in ("table", "table_row"):
+    if top.chunk.kind not in ("table", "table_row") and not asks_how(question):
         return _matched_use_case(question, hits, lang, analyze)
     return 0
+
+
+_HOW_QUESTION = re.compile(
+    r"\bhow\s+(do|can|should|would|could)\s+(i|we)\b|\bhow\s+to\b|\bcomment\b", re.I
+)
+
+
+def asks_how(question: str) -> bool:
+    """"How would I put together a welcome series?": the asker has chosen and wants the steps,
+    which a how-to passage gives better than the use case that names the approach."""
+    return bool(_HOW_QUESTION.search(question))
 
 
 def _instead_of_decision_row(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:

@@ -4,6 +4,7 @@ another need. Hand-made hits in the shape of the comparison guide's chunks."""
 from __future__ import annotations
 
 from kb_service.evaluation import approach_named_first
+from kb_service import answer as A
 from tests.test_answer import CART_ROW, chunk, compose, hit
 
 STEP_ONE = chunk(
@@ -159,3 +160,33 @@ def test_french_greetings_find_their_use_case_too():
     )
     assert result.citations[0].hit.chunk == cases
     assert approach_named_first(result.text) == "action"
+
+
+def test_how_to_questions_keep_the_how_to_passage():
+    # The asker has chosen (a welcome series) and wants the steps; the use case would only
+    # name the approach again.
+    welcome_faq = chunk(
+        "How do I create a welcome series journey?\nKeep it to 3-5 emails over 2-3 weeks. Exit customers early on conversion.",
+        kind="faq",
+        heading_path=("Frequently Asked Questions", "Advanced concepts", "How do I create a welcome series journey?"),
+        title="Journeys Frequently Asked Questions",
+    )
+    onboarding = "- Customer onboarding: Multi-step welcome series with personalized content based on profile data"
+    cases = chunk(
+        "- Cart abandonment recovery: Triggered by cart add event\n" + onboarding,
+        kind="list",
+        heading_path=("Guide", "Use case examples", "Journey use cases"),
+    )
+    result = compose(
+        "how would I set up a welcome series for new sign-ups, 4 emails over two weeks?",
+        hit(welcome_faq, 0.7), hit(cases, 0.6, focus=onboarding),
+    )
+    assert result.citations[0].hit.chunk == welcome_faq
+    assert "Keep it to 3-5 emails over 2-3 weeks" in result.text
+
+
+def test_how_questions_are_told_from_choices():
+    assert A.asks_how("How would I put together a welcome series?")
+    assert A.asks_how("Comment relancer les clients inactifs ?")
+    assert not A.asks_how("which approach for a welcome series?")
+    assert not A.asks_how("Quelle approche pour une newsletter ?")
