@@ -74,8 +74,21 @@ _CHECK = {"✅", "❌", "✔", "✔️", "✖", "❎"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«\"“(*])")
 
 
+# A use case typed as a statement, not a question ("birthday coupon email for each customer
+# on their special day"): someone describing what to send wants to know how to send it.
+_USE_CASE_STATEMENT = re.compile(
+    r"\b(e-?mails?|sms|push|messages?|coupons?|offers?|promos?|blasts?|newsletters?|digests?|notifications?|alerts?"
+    r"|reminders?|announcements?|invit(e|es|ation|ations)|greetings?|campaigns?"
+    r"|courriels?|offres?|campagnes?|relances?|rappels?|alertes?|annonces?|vœux)\b"
+    r"[^?]{0,60}\b(each|every|all|chaque|tous|toutes)\b",
+    re.I,
+)
+
+
 def is_approach_question(question: str) -> bool:
-    return bool(_APPROACH_QUESTION.search(question))
+    if _APPROACH_QUESTION.search(question):
+        return True
+    return "?" not in question and bool(_USE_CASE_STATEMENT.search(question))
 
 
 def approach_of_label(label: str) -> str | None:
