@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
 
+from .synonyms import related_words
 from .types import Citation, Hit
 
 Analyzer = Callable[[str, str], list[str]]
@@ -74,8 +75,21 @@ _CHECK = {"✅", "❌", "✔", "✔️", "✖", "❎"}
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-Ý0-9«\"“(*])")
 
 
+# A use case typed as a statement, not a question ("birthday coupon email for each customer
+# on their special day"): someone describing what to send wants to know how to send it.
+_USE_CASE_STATEMENT = re.compile(
+    r"\b(e-?mails?|sms|push|messages?|coupons?|offers?|promos?|blasts?|newsletters?|digests?|notifications?|alerts?"
+    r"|reminders?|announcements?|invit(e|es|ation|ations)|greetings?|campaigns?"
+    r"|courriels?|offres?|campagnes?|relances?|rappels?|alertes?|annonces?|vœux)\b"
+    r"[^?]{0,60}\b(each|every|all|chaque|tous|toutes)\b",
+    re.I,
+)
+
+
 def is_approach_question(question: str) -> bool:
-    return bool(_APPROACH_QUESTION.search(question))
+    if _APPROACH_QUESTION.search(question):
+        return True
+    return "?" not in question and bool(_USE_CASE_STATEMENT.search(question))
 
 
 def approach_of_label(label: str) -> str | None:
@@ -387,7 +401,7 @@ def compose(
     """
     query_terms = set(analyze(question, lang))
     wants_approach = is_approach_question(question)
-    primary_index = _pick_primary(hits, wants_approach, query_terms, lang, analyze)
+    primary_index = _pick_primary(question, hits, wants_approach, query_terms, lang, analyze)
     primary = hits[primary_index]
     order = [primary_index]
     parts: list[str] = []
@@ -402,9 +416,12 @@ def compose(
                 text = f"{RECOMMENDED[lang]} {APPROACH_LABEL[lang][approach]} — {text}"
         parts.append(f"{text} [1]")
     else:
-        units = best_units(primary, query_terms, lang, analyze)
+        # Retrieval may have matched the passage through the docs' word for the user's
+        # ("shop" -> "store", "parcel" -> "shipping"), so those words count too.
+        matched_terms = query_terms | set(analyze(related_words(question, lang, whole_entries=True), lang))
+        units = best_units(primary, matched_terms, lang, analyze)
         # The list item retrieval matched says best which approach the answer is about.
-        focus = primary.focus if primary.focus and _overlap(query_terms, primary.focus, lang, analyze) > 0 else None
+        focus = primary.focus if primary.focus and _overlap(matched_terms, primary.focus, lang, analyze) > 0 else None
         candidates = ([focus] if focus else []) + units
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
         if attribution is not None and attribution.approach == CAMPAIGNS:
@@ -440,10 +457,18 @@ def compose(
     return Composed(text="\n".join(parts), citations=citations, approach=approach)
 
 
-def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer) -> int:
+# How far down a use case or decision step matched for the need may be and still answer
+# instead of the top passage (own set: 3 fixed q110, 4 also q150; nothing else moved).
+USE_CASE_REACH = 4
+
+
+def _pick_primary(
+    question: str, hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer
+) -> int:
     """The hit to answer from: the top one, unless a decision-table row about this very need
     is close behind (its "need" cell shares at least half its words with the question), or
-    a feature-matrix row whose own label the question names more closely."""
+    a feature-matrix row whose own label the question names more closely, or (approach
+    questions) a passage close behind says more about the need than the top one."""
     checked = _closest_check_row(hits, query_terms, lang, analyze)
     if checked is not None:
         return checked
@@ -456,15 +481,102 @@ def _pick_primary(hits: Sequence[Hit], wants_approach: bool, query_terms: set[st
             continue
         if _row_matches_need(hit, column, query_terms, lang, analyze):
             return i
-    # A decision row about another need (retrieved for its "why" words) is a poor answer
-    # when a use case or decision step close behind recommends something for this one.
     top = hits[0]
-    column = _is_recommendation_table(top.chunk.cells) if top.chunk.kind == "table_row" else None
-    if column is not None:
-        for i, hit in enumerate(hits[1:3], start=1):
-            if hit.chunk.kind != "table_row" and is_recommending(hit.chunk):
-                return i
+    if top.chunk.kind == "table_row" and _is_recommendation_table(top.chunk.cells) is not None:
+        return _instead_of_decision_row(question, hits, lang, analyze)
+    if top.chunk.kind not in ("table", "table_row") and not asks_how(question):
+        return _matched_use_case(question, hits, lang, analyze)
     return 0
+
+
+_HOW_QUESTION = re.compile(
+    r"\bhow\s+(do|can|should|would|could)\s+(i|we)\b|\bhow\s+to\b|\bcomment\b", re.I
+)
+
+
+def asks_how(question: str) -> bool:
+    """"How would I put together a welcome series?": the asker has chosen and wants the steps,
+    which a how-to passage gives better than the use case that names the approach."""
+    return bool(_HOW_QUESTION.search(question))
+
+
+def _instead_of_decision_row(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:
+    """A decision row about another need (retrieved for its "why" words) is a poor answer
+    when a passage close behind ties an approach to this one: of those, the one whose
+    answering sentence shares most with the question (the use case "Time-sensitive offers
+    to target audiences", not the decision step that merely shares "need")."""
+    passages = [
+        (i, hit) for i, hit in enumerate(hits[1:3], start=1)
+        if hit.chunk.kind not in ("table", "table_row", "code") and _ties_to_approach(hit)
+    ]
+    if not passages:
+        return 0
+    need = _need_terms(question, lang, analyze)
+    return max(passages, key=lambda pair: (_answer_overlap(pair[1], need, lang, analyze), -pair[0]))[0]
+
+
+def _matched_use_case(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:
+    """The top passage, unless a use case or decision step close behind matched an item that
+    holds more of the need's words than anything the top passage would quote.
+
+    "Seasonal greetings: Holiday messages on specific dates" answers "which approach for
+    end-of-year greetings to everyone on a set date?", not a FAQ example about stopping an
+    end-of-year journey, nor "Birthday campaigns" found for the word "date".
+    """
+    need = _need_terms(question, lang, analyze)
+    cases = [
+        (i, len(need & set(analyze(hit.focus, lang))))
+        for i, hit in enumerate(hits[1:USE_CASE_REACH], start=1)
+        if hit.focus and hit.chunk.kind not in ("table", "table_row", "code") and is_recommending(hit.chunk)
+    ]
+    best = max(cases, key=lambda case: (case[1], -case[0]), default=None)
+    if best is not None and best[1] > _shared_need(hits[0], need, lang, analyze):
+        return best[0]
+    return 0
+
+
+def _ties_to_approach(hit: Hit) -> bool:
+    """The passage recommends approaches, or sits under a heading naming one ("Get started
+    with orchestrated campaigns > Core capabilities")."""
+    return is_recommending(hit.chunk) or any(approach_of_label(h) for h in hit.chunk.heading_path)
+
+
+# Words that ask for a choice rather than describe the need: "Follow this decision tree to
+# choose the right approach" or "Which journey type fits?" share them with every "which
+# approach?" question. The lexical analyser keeps question words and pronouns.
+_ASKING_WORDS = {
+    "en": "approach approaches recommend recommended recommendation option options choose choice pick best right use need "
+          "which what how who should could would can do does we us our i you",
+    "fr": "approche approches recommander recommandé recommandation option options choisir choix meilleur utiliser besoin "
+          "quel quelle quels quelles quoi comment dois faut",
+}
+
+
+def _need_terms(question: str, lang: str, analyze: Analyzer) -> set[str]:
+    """The question's words about the need itself, with the docs' words for them
+    ("delivery status" -> shipping, logistics), without the words asking for a choice."""
+    words = set(analyze(question, lang)) | set(analyze(related_words(question, lang, whole_entries=True), lang))
+    return words - set(analyze(_ASKING_WORDS.get(lang, ""), lang))
+
+
+def _shared_need(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> int:
+    """How many of the need's words the sentence the answer would quote from ``hit`` holds.
+
+    A count, not a length-normalised overlap: a short item ("Seasonal greetings: Holiday
+    messages on specific dates") must not beat a longer one that says more of the need.
+    """
+    units = best_units(hit, need, lang, analyze, limit=1)
+    if hit.focus:
+        units.append(hit.focus)
+    return max((len(need & set(analyze(unit, lang))) for unit in units), default=0)
+
+
+def _answer_overlap(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> float:
+    """How much the sentence the answer would quote from ``hit`` shares with the need."""
+    units = best_units(hit, need, lang, analyze, limit=1)
+    if hit.focus:
+        units.append(hit.focus)
+    return max((_overlap(need, unit, lang, analyze) for unit in units), default=0.0)
 
 
 def _closest_check_row(hits: Sequence[Hit], query_terms: set[str], lang: str, analyze: Analyzer) -> int | None:

@@ -118,16 +118,31 @@ def known_through_groups(lang: str, vocabulary) -> frozenset[str]:
     return frozenset(extra)
 
 
+@lru_cache(maxsize=None)
+def _entry_stems(lang: str) -> tuple[tuple[frozenset[str], ...], ...]:
+    """Each group as the stems of each of its entries ("new customers" -> {new, custom})."""
+    return tuple(
+        tuple(frozenset(stems) for word in group if (stems := analyze(word, lang)))
+        for group in GROUPS.get(lang, ())
+    )
+
+
 @lru_cache(maxsize=8192)
-def related_words(question: str, lang: str) -> str:
-    """The words of every vocabulary group the question touches, minus its own ("" if none)."""
+def related_words(question: str, lang: str, *, whole_entries: bool = False) -> str:
+    """The words of every vocabulary group the question touches, minus its own ("" if none).
+
+    By default one stem touches a group: "customers" touches the group of "new customers",
+    a wide net that lexical search can afford (measured: requiring whole entries lost
+    recall, README "Retrieval choices"). ``whole_entries`` asks for every stem of one
+    entry, for uses that need precision: "date" alone is not "date of birth".
+    """
     if lang not in GROUPS:
         return ""
     terms = set(analyze(question, lang))
     extra = [
         word
-        for stems, words in _stem_groups(lang)
-        if terms & stems
+        for (stems, words), entries in zip(_stem_groups(lang), _entry_stems(lang))
+        if (any(entry <= terms for entry in entries) if whole_entries else terms & stems)
         for word in words.split()
         if not set(analyze(word, lang)) <= terms
     ]

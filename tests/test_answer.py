@@ -185,6 +185,12 @@ def test_every_sentence_of_the_answer_comes_from_a_cited_chunk():
         ("What is send-time optimization?", False),
         ("what do people say about journeys?", False),
         ("Qu'est-ce qu'un parcours unitaire ?", False),
+        # Use cases typed as statements: a message for everyone or each customer.
+        ("happy anniversary email for each member on the day they joined", True),
+        ("une offre de bienvenue pour chaque nouvel abonné", True),
+        ("weekly digest to all subscribers every monday", True),
+        ("what does the jump activity do", False),
+        ("an email for each customer, can journeys do that?", False),
     ],
 )
 def test_approach_questions_are_recognised(question, expected):

@@ -30,3 +30,13 @@ def test_calendar_words_count_as_known():
     known = known_through_groups("en", set(analyze("send a message", "en")))
     assert set(analyze("Tuesday December tonight", "en")) <= known
     assert set(analyze("mardi décembre", "fr")) <= known_through_groups("fr", set())
+
+
+def test_whole_entries_need_every_word_of_a_multi_word_entry():
+    # "customers" alone is one word of "new customers": it touches the welcome group only
+    # in the wide (default) mode.
+    assert "onboarding" in related_words("message every customer", "en").split()
+    assert "onboarding" not in related_words("message every customer", "en", whole_entries=True).split()
+    assert "onboarding" in related_words("greet new customers", "en", whole_entries=True).split()
+    assert "anniversaire" not in related_words("envoi à une date fixe", "fr", whole_entries=True).split()
+    assert "anniversaire" in related_words("offre pour la date de naissance", "fr", whole_entries=True).split()
