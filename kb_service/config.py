@@ -93,10 +93,16 @@ class Settings(BaseSettings):
     # by side, for 456 MB summed peak RSS (docs/performance.md). Reloads and /metrics cover
     # every worker (api/workers.py); the rate limit and max_concurrency apply per worker.
     workers: int = Field(2, ge=1, le=16)
-    # Threads running searches and answers at once. Two: one answer computes its embedding
-    # (outside the GIL) while the other runs Python. More threads only fight over the GIL:
-    # 281/265 req/s at c=16 with 2, 248/253 with 4, 239/239 with 8 (one worker, int8).
-    worker_threads: int = Field(2, ge=0, le=64)
+    # Threads running searches and answers at once; 0 answers on the event loop itself.
+    # Unset (auto): 0 in a worker of several, 2 in a single process. Answering on the loop
+    # spares every request a thread hand-off and the GIL contention that comes with it
+    # (about 0.3-0.6 ms of CPU a request): with two worker processes each core has its own
+    # process anyway (c=16: 324-372 req/s on the loop vs 302-347 with 2 threads, runs
+    # interleaved). A single process needs its threads: the embedding of one request runs
+    # outside the GIL while the loop serves others (281/265 req/s with 2 threads, 248/253
+    # with 4, 179/185 with 1; docs/performance.md). On the loop, request_timeout_s cannot
+    # answer 504 early: an answer, once started, is given (they take milliseconds).
+    worker_threads: int | None = Field(None, ge=0, le=64)
 
     # Remote mode for the CLI
     url: str | None = None

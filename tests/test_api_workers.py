@@ -128,3 +128,20 @@ def test_a_reload_during_the_start_up_load_is_not_undone_by_it(tmp_path, monkeyp
     assert not loading.is_alive()
     assert service.serving.kb.build == "reloaded" and service.load_error is None
     assert service.loaded.is_set()
+
+
+def test_answer_threads_unset_mean_the_event_loop_in_a_worker_of_several_and_two_alone(monkeypatch, tmp_path):
+    from kb_service.api.deps import AUTO_THREADS_ALONE, Service
+    from kb_service.config import Settings
+
+    monkeypatch.delenv("KB_RUN_DIR", raising=False)
+    alone = Service(Settings(index=tmp_path))
+    assert alone.answer_threads == AUTO_THREADS_ALONE == 2
+    assert alone.executor is not None and alone.executor._max_workers == 2
+    monkeypatch.setenv("KB_RUN_DIR", str(tmp_path))
+    one_of_several = Service(Settings(index=tmp_path))
+    assert one_of_several.answer_threads == 0 and one_of_several.executor is None
+    chosen = Service(Settings(index=tmp_path, worker_threads=3))  # an explicit setting wins
+    assert chosen.answer_threads == 3 and chosen.executor._max_workers == 3
+    for service in (alone, chosen):
+        service.executor.shutdown()

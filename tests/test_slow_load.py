@@ -165,7 +165,8 @@ def test_load_32_clients_mixed_routes_zero_errors_bounded_memory(api_index, tmp_
         "command": "HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -m slow tests/test_slow_load.py",
         "clients": LOAD_CLIENTS, "seconds": LOAD_SECONDS, "mix": "ask : search : chat = 1 : 1 : 1, distinct questions",
         "server": "uvicorn (uvloop, httptools), 1 process, default settings (worker_threads "
-                  f"{Settings().worker_threads}, max_concurrency {Settings().max_concurrency})",
+                  f"{Settings().worker_threads if Settings().worker_threads is not None else 'auto: 2 in one process'}"
+                  f", max_concurrency {Settings().max_concurrency})",
         "rss_growth_after_warm_up_mb": round(growth, 1), "rss_growth_bound_mb": RSS_GROWTH_BOUND_MB,
         "load_average_1m_at_start": round(load_before, 2),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

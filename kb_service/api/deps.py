@@ -29,6 +29,8 @@ from .workers import ReloadBroadcast, run_dir
 
 log = logging.getLogger("kb_service.api")
 T = TypeVar("T")
+# Answer threads of a server that runs alone (worker_threads unset; see config.py).
+AUTO_THREADS_ALONE = 2
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,18 @@ class Service:
         # A daemon thread, so that stopping the server never waits for a slow load.
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
 
+    @property
+    def answer_threads(self) -> int:
+        """``worker_threads``, or when unset: 0 in a worker of several, 2 in a lone process."""
+        threads = self.settings.worker_threads
+        if threads is None:
+            threads = 0 if run_dir() is not None else AUTO_THREADS_ALONE
+        return threads
+
     def _new_executor(self) -> ThreadPoolExecutor | None:
-        if self.settings.worker_threads == 0:
+        if self.answer_threads == 0:
             return None  # answers run on the event loop itself (see run_cpu)
-        return ThreadPoolExecutor(max_workers=self.settings.worker_threads, thread_name_prefix="kb-answer")
+        return ThreadPoolExecutor(max_workers=self.answer_threads, thread_name_prefix="kb-answer")
 
     def stop(self) -> None:
         # Abandoned (timed-out) answers finish on their own; nothing waits for them.
@@ -179,7 +189,8 @@ ServingDep = Annotated[Serving, Depends(current_serving)]
 
 
 async def run_cpu(service: Service, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` in a worker thread (at most ``worker_threads`` at once), within the timeout.
+    """Run ``fn`` in an answer thread (at most ``worker_threads`` at once), within the timeout;
+    with no answer threads, right here on the event loop (no timeout: it takes milliseconds).
 
     On timeout the thread is abandoned (Python threads cannot be killed): it finishes its
     search in the background while the client gets 504. A plain executor rather than
