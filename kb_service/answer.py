@@ -422,7 +422,11 @@ def compose(
         units = best_units(primary, matched_terms, lang, analyze)
         # The list item retrieval matched says best which approach the answer is about.
         focus = primary.focus if primary.focus and _overlap(matched_terms, primary.focus, lang, analyze) > 0 else None
-        candidates = ([focus] if focus else []) + units
+        # Of the quoted sentences, the one sharing most with the question names the approach:
+        # "use all three approaches: Journeys for behavioral …; Action Campaigns for scheduled
+        # broadcast …" answers a broadcast question with the second, not the first it lists.
+        by_match = sorted(units, key=lambda u: -_overlap(matched_terms, u, lang, analyze))
+        candidates = ([focus] if focus else []) + by_match
         attribution = next((a for a in (attribute(primary, u) for u in candidates) if a), None)
         if attribution is not None and attribution.approach == CAMPAIGNS:
             # Which campaign type only matters to someone choosing one; otherwise name none.

@@ -18,7 +18,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "en": (
         ("cart", "basket", "checkout"),
         ("shipping", "shipment", "parcel", "package", "dispatch", "delivery status", "logistics"),
-        ("inactive", "lapsed", "dormant", "winback", "win back", "re-engage", "reengage", "re-engagement"),
+        ("inactive", "inactivity", "lapsed", "dormant", "winback", "win back", "re-engage", "reengage", "re-engagement"),
         ("password", "forgot", "reset"),
         ("newsletter", "digest", "bulletin"),
         ("promotion", "promo", "offer", "sale", "discount", "deal", "coupon"),
@@ -48,7 +48,7 @@ GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "fr": (
         ("panier", "caddie"),
         ("expédition", "colis", "livraison", "expédié", "logistique"),
-        ("inactif", "inactifs", "réactiver", "réengager", "réengagement", "relancer"),
+        ("inactif", "inactifs", "inactivité", "réactiver", "réengager", "réengagement", "relancer"),
         ("mot de passe", "réinitialisation", "oublié"),
         ("newsletter", "lettre d'information", "infolettre"),
         ("promotion", "promo", "offre", "soldes", "réduction", "remise", "coupon"),
@@ -147,3 +147,61 @@ def related_words(question: str, lang: str, *, whole_entries: bool = False) -> s
         if not set(analyze(word, lang)) <= terms
     ]
     return " ".join(extra)
+
+
+def rare_group_stems(lang: str, document_frequency, at_most: int) -> frozenset[str]:
+    """The stems of ``lang``'s vocabulary groups that at most ``at_most`` chunks contain
+    (``document_frequency``: stem -> number of chunks holding it)."""
+    return frozenset(
+        stem for stems, _ in _stem_groups(lang) for stem in stems if document_frequency.get(stem, 0) <= at_most
+    )
+
+
+@lru_cache(maxsize=None)
+def _single_stem_entries(lang: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each group's entries that are one word once analysed, as (entry, its stem).
+
+    Multi-word entries ("all customers", "new customers", "delivery status") hold common
+    words that say nothing of the group alone; they stay out of a search at full weight.
+    """
+    out = []
+    for group in GROUPS.get(lang, ()):
+        entries = []
+        for word in group:
+            stems = analyze(word, lang)
+            if len(stems) == 1:
+                entries.append((word, stems[0]))
+        out.append(tuple(entries))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def related_words_by_familiarity(question: str, lang: str, rare: frozenset[str]) -> tuple[str, str]:
+    """``related_words(question, lang)`` split in two: the words of the groups the question
+    touches through a word the docs use, and the docs' words of the groups it touches only
+    through ``rare`` stems (words that hardly any chunk uses).
+
+    "parcel" and "réactiver" are how users say it, not how the docs do ("shipping",
+    "réengager"): a group reached only through such a word names the question's subject in
+    the docs' own words, which deserve more than the light weight of a related word. Only
+    one-word entries the docs use go in the second part: a rare one ("disruption", in one
+    chunk) would lift that single chunk by its high IDF whatever it is about.
+    The first part equals ``related_words(question, lang)`` when the second is empty.
+    """
+    if lang not in GROUPS:
+        return "", ""
+    terms = set(analyze(question, lang))
+    familiar: list[str] = []
+    unfamiliar: list[str] = []
+    for (stems, words), entries in zip(_stem_groups(lang), _single_stem_entries(lang)):
+        touched = terms & stems
+        if not touched:
+            continue
+        stand_ins = (
+            [word for word, stem in entries if stem not in terms and stem not in rare] if touched <= rare else []
+        )
+        if stand_ins:
+            unfamiliar.extend(stand_ins)
+        else:  # as in related_words, including a group with no one-word entry the docs use
+            familiar.extend(word for word in words.split() if not set(analyze(word, lang)) <= terms)
+    return " ".join(familiar), " ".join(unfamiliar)

@@ -144,6 +144,21 @@ def test_use_case_under_a_label_is_attributed_to_that_approach():
     assert approach_named_first(result.text) == "api"
 
 
+def test_of_several_quoted_items_the_one_about_the_need_names_the_approach():
+    faq = chunk(
+        "Can I combine journeys and campaigns in my marketing strategy?\n"
+        "A: Absolutely! Most organizations use all three approaches for different scenarios:\n"
+        "- Journeys for behavioral, real-time engagement\n"
+        "- Action Campaigns for scheduled broadcast communications\n"
+        "- API-triggered Campaigns for transactional messages",
+        kind="faq",
+        heading_path=("Guide", "Common questions"),
+    )
+    result = compose("a broadcast to all three of our lists: journey or campaign?", hit(faq))
+    assert "Journeys for behavioral" in result.text  # the items are quoted in document order
+    assert approach_named_first(result.text) == "action"
+
+
 def test_french_answers_use_the_french_names_of_approaches():
     row = chunk(
         "Vos besoins: Envoyer une newsletter mensuelle aux abonnés | Approche recommandée: Campagne d’action | Pourquoi: Message planifié simple à l’audience",

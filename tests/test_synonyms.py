@@ -1,7 +1,13 @@
 """Lexical query expansion with marketing vocabulary."""
 
 from kb_service.lexical import analyze
-from kb_service.synonyms import CALENDAR_WORDS, known_through_groups, related_words
+from kb_service.synonyms import (
+    CALENDAR_WORDS,
+    known_through_groups,
+    rare_group_stems,
+    related_words,
+    related_words_by_familiarity,
+)
 
 
 def test_everyday_words_bring_the_docs_words():
@@ -40,3 +46,30 @@ def test_whole_entries_need_every_word_of_a_multi_word_entry():
     assert "onboarding" in related_words("greet new customers", "en", whole_entries=True).split()
     assert "anniversaire" not in related_words("envoi à une date fixe", "fr", whole_entries=True).split()
     assert "anniversaire" in related_words("offre pour la date de naissance", "fr", whole_entries=True).split()
+
+
+def test_a_group_reached_only_through_a_word_the_docs_lack_brings_the_docs_words_apart():
+    question = "tell customers when their parcel has left"
+    rare = frozenset(analyze("parcel shipment dispatch", "en"))
+    familiar, unfamiliar = related_words_by_familiarity(question, "en", rare)
+    # The shipping group is reached only through "parcel": its one-word entries the docs use.
+    assert set(unfamiliar.split()) == {"shipping", "package", "logistics"}
+    # "customers" touches other groups through a word the docs use: they stay light.
+    assert "onboarding" in familiar.split() and "shipping" not in familiar.split()
+    # Nothing rare touched: exactly related_words, nothing apart.
+    assert related_words_by_familiarity(question, "en", frozenset()) == (related_words(question, "en"), "")
+
+
+def test_a_group_without_a_one_word_entry_the_docs_use_stays_a_light_related_group():
+    # "outage" and "disruption" are both rare, "downtime" too: no docs' word to search apart.
+    rare = frozenset(analyze("outage disruption downtime", "en"))
+    question = "notify customers about a service outage"
+    assert related_words_by_familiarity(question, "en", rare) == (related_words(question, "en"), "")
+
+
+def test_rare_group_stems_are_those_few_chunks_hold():
+    df = {"parcel": 0, "ship": 3, "logist": 1, "reengag": 9, "reactiv": 1}
+    assert {"parcel", "logist", "shipment"} <= rare_group_stems("en", df, 1)
+    assert "ship" not in rare_group_stems("en", df, 1)
+    assert "reactiv" in rare_group_stems("fr", df, 1) and "reengag" not in rare_group_stems("fr", df, 1)
+    assert "logist" not in rare_group_stems("en", df, 0)
