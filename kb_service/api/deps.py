@@ -1,5 +1,6 @@
 """The serving state and the dependencies routes use: the current index, the settings, and
-``run_cpu`` to run searches and answers in the worker threads with a timeout.
+``run_cpu`` to run searches and answers in the answer threads with a timeout (or, with no
+answer threads, on the event loop itself).
 
 The knowledge base is swapped as a whole (``Serving``) on reload; each request takes the
 current one once, at its start, so an in-flight request finishes on the index it began with.
