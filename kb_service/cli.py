@@ -117,7 +117,7 @@ def ingest(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .embedding import ModelNotAvailable, SentenceTransformerEmbedder
+    from .embedding import ModelNotAvailable, SentenceTransformerEmbedder, resolve_precision
     from .index import IndexWriteError, IndexLockError
     from .ingest import NothingToIndex, ingest as run_ingest
     from .kb import ensure_onnx_export
@@ -136,7 +136,12 @@ def ingest(
             except OnnxModelError as exc:
                 _fail(str(exc))
         else:
-            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.ingest_threads)
+            try:
+                precision = resolve_precision(settings.ingest_precision)
+            except ValueError as exc:
+                _fail(str(exc))
+            embedder = SentenceTransformerEmbedder(settings.model, threads=settings.ingest_threads,
+                                                   precision=precision)
     except ModelNotAvailable as exc:
         _fail(str(exc))
     with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

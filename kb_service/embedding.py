@@ -58,13 +58,46 @@ def resolve_model_path(name: str) -> str:
     )
 
 
-class SentenceTransformerEmbedder:
-    """sentence-transformers (torch) backend: the reference embeddings, used to build the index."""
+PRECISIONS = ("fp32", "bf16")
 
-    def __init__(self, name: str = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+
+def native_bf16(cpuinfo_path: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), read from the
+    kernel's CPU flags so that asking does not import torch. Elsewhere: False."""
+    try:
+        with open(cpuinfo_path, encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(setting: str) -> str:
+    """``ingest_precision`` as "fp32" or "bf16"; ValueError names a bad value."""
+    if setting == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if setting not in PRECISIONS:
+        raise ValueError(f"ingest_precision must be 'auto', 'fp32' or 'bf16', got {setting!r}")
+    return setting
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers (torch) backend: the reference embeddings, used to build the index.
+
+    ``precision="bf16"`` runs the model under CPU autocast to bfloat16 (matrix products in
+    bf16, normalisation and pooling in fp32): the index's vectors stay float32.
+    """
+
+    def __init__(self, name: str = DEFAULT_MODEL, *, threads: int | None = None, precision: str = "fp32") -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.name = name
         self._path = resolve_model_path(name)
         self._threads = threads
+        self.precision = precision
         self._model = None
         self._lock = threading.Lock()
         self._tokenizer = None
@@ -119,11 +152,14 @@ class SentenceTransformerEmbedder:
         model = self._load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            vectors = model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)

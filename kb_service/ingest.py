@@ -243,6 +243,8 @@ def ingest(
             },
             "ingest": {
                 "embedded": report.embedded,
+                # Arithmetic of this run's chunk embeddings (reused vectors keep theirs).
+                "precision": getattr(embedder, "precision", "fp32"),
                 "reused": report.reused,
                 "missing_links": len(scan.missing_links),
             },

