@@ -418,7 +418,7 @@ def compose(
     else:
         # Retrieval may have matched the passage through the docs' word for the user's
         # ("shop" -> "store", "parcel" -> "shipping"), so those words count too.
-        matched_terms = query_terms | set(analyze(related_words(question, lang, whole_entries=True), lang))
+        matched_terms = query_terms | _docs_words_for(question, lang, analyze)
         units = best_units(primary, matched_terms, lang, analyze)
         # The list item retrieval matched says best which approach the answer is about.
         focus = primary.focus if primary.focus and _overlap(matched_terms, primary.focus, lang, analyze) > 0 else None
@@ -556,11 +556,25 @@ _ASKING_WORDS = {
 }
 
 
+def _docs_words_for(question: str, lang: str, analyze: Analyzer) -> set[str]:
+    """The docs' words for the question's own (whole vocabulary-group entries only)."""
+    return set(analyze(related_words(question, lang, whole_entries=True), lang))
+
+
 def _need_terms(question: str, lang: str, analyze: Analyzer) -> set[str]:
     """The question's words about the need itself, with the docs' words for them
     ("delivery status" -> shipping, logistics), without the words asking for a choice."""
-    words = set(analyze(question, lang)) | set(analyze(related_words(question, lang, whole_entries=True), lang))
+    words = set(analyze(question, lang)) | _docs_words_for(question, lang, analyze)
     return words - set(analyze(_ASKING_WORDS.get(lang, ""), lang))
+
+
+def _quoted_units(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> list[str]:
+    """What the answer would quote from ``hit``: its best sentence for the need, and the
+    list item retrieval matched."""
+    units = best_units(hit, need, lang, analyze, limit=1)
+    if hit.focus:
+        units.append(hit.focus)
+    return units
 
 
 def _shared_need(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> int:
@@ -569,18 +583,12 @@ def _shared_need(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> int:
     A count, not a length-normalised overlap: a short item ("Seasonal greetings: Holiday
     messages on specific dates") must not beat a longer one that says more of the need.
     """
-    units = best_units(hit, need, lang, analyze, limit=1)
-    if hit.focus:
-        units.append(hit.focus)
-    return max((len(need & set(analyze(unit, lang))) for unit in units), default=0)
+    return max((len(need & set(analyze(unit, lang))) for unit in _quoted_units(hit, need, lang, analyze)), default=0)
 
 
 def _answer_overlap(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> float:
     """How much the sentence the answer would quote from ``hit`` shares with the need."""
-    units = best_units(hit, need, lang, analyze, limit=1)
-    if hit.focus:
-        units.append(hit.focus)
-    return max((_overlap(need, unit, lang, analyze) for unit in units), default=0.0)
+    return max((_overlap(need, unit, lang, analyze) for unit in _quoted_units(hit, need, lang, analyze)), default=0.0)
 
 
 def _closest_check_row(hits: Sequence[Hit], query_terms: set[str], lang: str, analyze: Analyzer) -> int | None:

@@ -100,11 +100,9 @@ class DenseIndex:
             return empty
         if rows is None:
             return self._faiss_search(q, k, params=None)
-        rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
+        rows = self._unique_rows(rows)
         if rows.size == 0:
             return empty
-        if rows[0] < 0 or rows[-1] >= self.size:
-            raise ValueError(f"rows must be within [0, {self.size}), got {rows[0]}..{rows[-1]}")
         if rows.size <= SUBSET_EXACT_MAX:
             return self._exact_subset(q, k, rows)
         if self.kind == "flat":
@@ -118,6 +116,13 @@ class DenseIndex:
         selector = faiss.IDSelectorBatch(rows)
         params.sel = selector
         return self._faiss_search(q, k, params=params)
+
+    def _unique_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` sorted, without duplicates; ValueError if one is outside the index."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
+        if rows.size and (rows[0] < 0 or rows[-1] >= self.size):
+            raise ValueError(f"rows must be within [0, {self.size}), got {rows[0]}..{rows[-1]}")
+        return rows
 
     def _faiss_search(self, q: np.ndarray, k: int, params) -> tuple[np.ndarray, np.ndarray]:
         k = min(k, self.size)
@@ -143,9 +148,7 @@ class DenseIndex:
         ``search(q, k, rows=rows)`` gathers and de-duplicates the rows on every query; a
         query that always restricts to the same rows pays that once here instead.
         """
-        rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
-        if rows.size and (rows[0] < 0 or rows[-1] >= self.size):
-            raise ValueError(f"rows must be within [0, {self.size}), got {rows[0]}..{rows[-1]}")
+        rows = self._unique_rows(rows)
         if rows.size > SUBSET_EXACT_MAX:
             raise ValueError(f"a subset holds at most {SUBSET_EXACT_MAX} rows (SUBSET_EXACT_MAX), not {rows.size}")
         return RowSubset(rows, np.ascontiguousarray(self._xb[rows]))

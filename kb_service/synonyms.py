@@ -119,12 +119,22 @@ def known_through_groups(lang: str, vocabulary) -> frozenset[str]:
 
 
 @lru_cache(maxsize=None)
+def _analysed_entries(lang: str) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]:
+    """Each group as its entries with their stems ("new customers" -> (new, custom))."""
+    return tuple(tuple((word, tuple(analyze(word, lang))) for word in group) for group in GROUPS.get(lang, ()))
+
+
+@lru_cache(maxsize=None)
 def _entry_stems(lang: str) -> tuple[tuple[frozenset[str], ...], ...]:
-    """Each group as the stems of each of its entries ("new customers" -> {new, custom})."""
+    """Each group as the stem sets of its entries."""
     return tuple(
-        tuple(frozenset(stems) for word in group if (stems := analyze(word, lang)))
-        for group in GROUPS.get(lang, ())
+        tuple(frozenset(stems) for _, stems in entries if stems) for entries in _analysed_entries(lang)
     )
+
+
+def _words_beyond(words: str, terms: set[str], lang: str) -> list[str]:
+    """The words of a group (space-separated) that the question's ``terms`` do not already hold."""
+    return [word for word in words.split() if not set(analyze(word, lang)) <= terms]
 
 
 @lru_cache(maxsize=8192)
@@ -143,8 +153,7 @@ def related_words(question: str, lang: str, *, whole_entries: bool = False) -> s
         word
         for (stems, words), entries in zip(_stem_groups(lang), _entry_stems(lang))
         if (any(entry <= terms for entry in entries) if whole_entries else terms & stems)
-        for word in words.split()
-        if not set(analyze(word, lang)) <= terms
+        for word in _words_beyond(words, terms, lang)
     ]
     return " ".join(extra)
 
@@ -164,15 +173,9 @@ def _single_stem_entries(lang: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     Multi-word entries ("all customers", "new customers", "delivery status") hold common
     words that say nothing of the group alone; they stay out of a search at full weight.
     """
-    out = []
-    for group in GROUPS.get(lang, ()):
-        entries = []
-        for word in group:
-            stems = analyze(word, lang)
-            if len(stems) == 1:
-                entries.append((word, stems[0]))
-        out.append(tuple(entries))
-    return tuple(out)
+    return tuple(
+        tuple((word, stems[0]) for word, stems in entries if len(stems) == 1) for entries in _analysed_entries(lang)
+    )
 
 
 @lru_cache(maxsize=8192)
@@ -203,5 +206,5 @@ def related_words_by_familiarity(question: str, lang: str, rare: frozenset[str])
         if stand_ins:
             unfamiliar.extend(stand_ins)
         else:  # as in related_words, including a group with no one-word entry the docs use
-            familiar.extend(word for word in words.split() if not set(analyze(word, lang)) <= terms)
+            familiar.extend(_words_beyond(words, terms, lang))
     return " ".join(familiar), " ".join(unfamiliar)

@@ -86,9 +86,10 @@ class Service:
         return threads
 
     def _new_executor(self) -> ThreadPoolExecutor | None:
-        if self.answer_threads == 0:
+        threads = self.answer_threads
+        if threads == 0:
             return None  # answers run on the event loop itself (see run_cpu)
-        return ThreadPoolExecutor(max_workers=self.answer_threads, thread_name_prefix="kb-answer")
+        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kb-answer")
 
     def stop(self) -> None:
         # Abandoned (timed-out) answers finish on their own; nothing waits for them.
