@@ -16,6 +16,7 @@ from .synonyms import related_words
 from .types import Citation, Hit
 
 Analyzer = Callable[[str, str], list[str]]
+TermWeight = Callable[[str], float]  # an analysed word -> how telling it is
 
 ABSTAIN_TEXT = {
     "en": "The documentation doesn't cover this.",
@@ -393,15 +394,18 @@ def compose(
     hits: Sequence[Hit],
     *,
     analyze: Analyzer,
+    term_weight: TermWeight | None = None,
 ) -> Composed:
     """Build the answer text and its citations from the ranked hits (not abstaining).
 
     When the question asks which approach to take (or how to do a marketing task), and the
     docs file the answering sentence under one approach, the answer names it first.
+    ``term_weight`` says how telling a word is (the corpus IDF); without it every word counts 1.
     """
     query_terms = set(analyze(question, lang))
     wants_approach = is_approach_question(question)
-    primary_index = _pick_primary(question, hits, wants_approach, query_terms, lang, analyze)
+    weight = term_weight or _every_word_counts_one
+    primary_index = _pick_primary(question, hits, wants_approach, query_terms, lang, analyze, weight)
     primary = hits[primary_index]
     order = [primary_index]
     parts: list[str] = []
@@ -462,12 +466,18 @@ def compose(
 
 
 # How far down a use case or decision step matched for the need may be and still answer
-# instead of the top passage (own set: 3 fixed q110, 4 also q150; nothing else moved).
-USE_CASE_REACH = 4
+# instead of the top passage (own set: 3 fixed q110, 4 also q150, 5 also q013, whose
+# "Shipping notifications" use case ranks 5th behind a decision row; nothing else moved).
+USE_CASE_REACH = 5
+
+
+def _every_word_counts_one(term: str) -> float:
+    return 1.0
 
 
 def _pick_primary(
-    question: str, hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer
+    question: str, hits: Sequence[Hit], wants_approach: bool, query_terms: set[str], lang: str, analyze: Analyzer,
+    weight: TermWeight,
 ) -> int:
     """The hit to answer from: the top one, unless a decision-table row about this very need
     is close behind (its "need" cell shares at least half its words with the question), or
@@ -487,7 +497,7 @@ def _pick_primary(
             return i
     top = hits[0]
     if top.chunk.kind == "table_row" and _is_recommendation_table(top.chunk.cells) is not None:
-        return _instead_of_decision_row(question, hits, lang, analyze)
+        return _instead_of_decision_row(question, hits, lang, analyze, weight)
     if top.chunk.kind not in ("table", "table_row") and not asks_how(question):
         return _matched_use_case(question, hits, lang, analyze)
     return 0
@@ -504,19 +514,26 @@ def asks_how(question: str) -> bool:
     return bool(_HOW_QUESTION.search(question))
 
 
-def _instead_of_decision_row(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:
+def _instead_of_decision_row(
+    question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer, weight: TermWeight
+) -> int:
     """A decision row about another need (retrieved for its "why" words) is a poor answer
     when a passage close behind ties an approach to this one: of those, the one whose
     answering sentence shares most with the question (the use case "Time-sensitive offers
-    to target audiences", not the decision step that merely shares "need")."""
+    to target audiences", not the decision step that merely shares "need").
+
+    Shared words count by how telling they are: "Shipping notifications: Triggered by
+    logistics system" answers "tell customers when their parcel has left" through
+    "shipping" and "logistics", which few passages use, while a welcome-series FAQ shares
+    only "customers" and "when", which most do."""
     passages = [
-        (i, hit) for i, hit in enumerate(hits[1:3], start=1)
+        (i, hit) for i, hit in enumerate(hits[1:USE_CASE_REACH], start=1)
         if hit.chunk.kind not in ("table", "table_row", "code") and _ties_to_approach(hit)
     ]
     if not passages:
         return 0
     need = _need_terms(question, lang, analyze)
-    return max(passages, key=lambda pair: (_answer_overlap(pair[1], need, lang, analyze), -pair[0]))[0]
+    return max(passages, key=lambda pair: (_answer_overlap(pair[1], need, lang, analyze, weight), -pair[0]))[0]
 
 
 def _matched_use_case(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:
@@ -586,9 +603,15 @@ def _shared_need(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> int:
     return max((len(need & set(analyze(unit, lang))) for unit in _quoted_units(hit, need, lang, analyze)), default=0)
 
 
-def _answer_overlap(hit: Hit, need: set[str], lang: str, analyze: Analyzer) -> float:
-    """How much the sentence the answer would quote from ``hit`` shares with the need."""
-    return max((_overlap(need, unit, lang, analyze) for unit in _quoted_units(hit, need, lang, analyze)), default=0.0)
+def _answer_overlap(hit: Hit, need: set[str], lang: str, analyze: Analyzer, weight: TermWeight) -> float:
+    """How much the sentence the answer would quote from ``hit`` says about the need: the
+    summed weight of the need's words it holds. Not divided by the sentence's length: the
+    quoted units are single sentences or list items already, and a short item must not win
+    on one rare word ("Product back in stock" for "win back customers who went inactive")."""
+    best = 0.0
+    for unit in _quoted_units(hit, need, lang, analyze):
+        best = max(best, sum(weight(t) for t in need & set(analyze(unit, lang))))
+    return best
 
 
 def _closest_check_row(hits: Sequence[Hit], query_terms: set[str], lang: str, analyze: Analyzer) -> int | None:

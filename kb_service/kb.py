@@ -21,7 +21,7 @@ from .index import LoadedIndex, load_index
 from .language import language_scores
 from .lexical import analyze
 from .retrieval import HybridRetriever, RetrievalResult
-from .small_talk import is_small_talk
+from .small_talk import is_small_talk, without_greeting
 from .types import Answer, Hit
 
 ONNX_DIR = "onnx"
@@ -229,7 +229,7 @@ class KnowledgeBase:
 
     def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:
         started = time.perf_counter()
-        result = self._retrieve(query, k=k, lang=lang, path_prefix=path_prefix)
+        result = self._retrieve(without_greeting(query), k=k, lang=lang, path_prefix=path_prefix)
         return SearchResult(hits=result.hits, lang=result.lang, took_ms=(time.perf_counter() - started) * 1000)
 
     def ask(
@@ -244,6 +244,7 @@ class KnowledgeBase:
         """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns."""
         started = time.perf_counter()
         # "thanks!" after a question is not a follow-up to it ("which approach for thanks!").
+        question = without_greeting(question)
         query = contextualize(question, history) if history and not is_small_talk(question) else question
         answer_lang = self._language(query, lang)
         result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
@@ -259,7 +260,8 @@ class KnowledgeBase:
                 lang=answer_lang,
                 took_ms=(time.perf_counter() - started) * 1000,
             )
-        composed = answering.compose(query, result.lang, hits, analyze=analyze)
+        composed = answering.compose(query, result.lang, hits, analyze=analyze,
+                                     term_weight=self.retriever.term_weight(result.lang))
         cited = {c.hit.chunk.chunk_id for c in composed.citations}
         return Answer(
             answer=composed.text,

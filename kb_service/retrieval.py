@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -340,6 +341,10 @@ class HybridRetriever:
             return set()
         known = [t for t in set(analyze(question, lang)) if self._df[lang].get(t)]
         return set(sorted(known, key=lambda t: -self._idf(t, lang))[:count])
+
+    def term_weight(self, lang: str) -> Callable[[str], float]:
+        """An analysed word's IDF among ``lang``'s chunks: how telling it is of a passage."""
+        return partial(self._idf, lang=lang)
 
     def _idf(self, term: str, lang: str) -> float:
         rows = self._rows_by_lang.get(lang)

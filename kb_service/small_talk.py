@@ -20,6 +20,15 @@ _WORDS = frozenset(
     bonjour bonsoir salut coucou hello merci beaucoup bien mille parfait super génial
     top daccord dac ok oui non au revoir à plus tard bientôt bonne journée soirée nuit
     cest noté entendu compris re
+    there team everyone all folks guys léquipe tous tout le monde
+    """.split()
+)
+# Words of a preamble before the question ("Quick question:", "Aidez-moi :"): they ask
+# nothing either, but alone they are not small talk a chat-bot should answer as such.
+_PREAMBLE_WORDS = _WORDS | frozenset(
+    """
+    question quick help needed wonder i can you tell me
+    petite aidez moi besoin daide je demande pouvez vous dire
     """.split()
 )
 _TOKEN = re.compile(r"[^\W\d_]+")
@@ -34,3 +43,26 @@ def is_small_talk(text: str) -> bool:
     """True when every word of ``text`` is a greeting, thanks or acknowledgement (en/fr)."""
     words = _TOKEN.findall(_fold(text))
     return bool(words) and len(words) <= 8 and all(word in _WORDS for word in words)
+
+
+# "Salut !", "Hello,", "Hi there -": a greeting closed by punctuation before the question.
+# A dash only with spaces around it: "Re-engagement" does not open with the greeting "re".
+_GREETING_END = re.compile(r"[!,.:;?]+|\s[—–-]+\s")
+
+
+def without_greeting(text: str) -> str:
+    """``text`` without a leading greeting or preamble ("Salut ! quelles approches …" ->
+    "quelles approches …", "Quick question: …"): they ask nothing, yet their words reach
+    the docs ("salut" is the stem of "salutations", filed under seasonal greetings), so the
+    same question got another answer with "Hello!" in front. Text that is only small talk,
+    or whose opening words are not all greeting or preamble words, comes back unchanged."""
+    rest = text
+    while True:
+        end = _GREETING_END.search(rest)
+        if end is None:
+            return rest
+        opening, remainder = rest[: end.start()], rest[end.end():].strip()
+        words = _TOKEN.findall(_fold(opening))
+        if not words or not all(word in _PREAMBLE_WORDS for word in words) or not remainder or is_small_talk(remainder):
+            return rest
+        rest = remainder

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kb_service.evaluation import approach_named_first
 from kb_service import answer as A
+from kb_service.lexical import analyze
 from tests.test_answer import CART_ROW, chunk, compose, hit
 
 STEP_ONE = chunk(
@@ -190,3 +191,28 @@ def test_how_questions_are_told_from_choices():
     assert A.asks_how("Comment relancer les clients inactifs ?")
     assert not A.asks_how("which approach for a welcome series?")
     assert not A.asks_how("Quelle approche pour une newsletter ?")
+
+
+FAQ_WELCOME = chunk(
+    "How do I create a welcome series journey?\n"
+    "A typical welcome series includes multiple touchpoints when customers sign up: "
+    "send a welcome email when the customer has confirmed.",
+    kind="faq",
+    heading_path=("Journeys Frequently Asked Questions", "Advanced concepts"),
+    title="Journeys Frequently Asked Questions",
+)
+
+
+def test_telling_words_outweigh_common_ones_when_choosing_the_passage():
+    # The welcome-series FAQ shares "customers" and "when" with the question, the use case
+    # (5th) only "shipping" and "logistics", the docs' words for "parcel". Counted equally,
+    # the earlier FAQ wins; weighted by how few passages use them, the use case does.
+    question = "our warehouse platform needs to tell customers when their parcel has left. what do you recommend?"
+    hits = [hit(CART_ROW, 0.9), hit(FAQ_WELCOME, 0.6), hit(JOURNEY_STORIES, 0.5), hit(FAQ_STOP, 0.45),
+            hit(CAMPAIGN_USE_CASES, 0.4, focus="- Shipping notifications: Triggered by logistics system")]
+    rare = {"ship", "logist"}
+    weighted = A.compose(question, "en", hits, analyze=analyze, term_weight=lambda t: 4.0 if t in rare else 1.0)
+    assert weighted.citations[0].hit.chunk == CAMPAIGN_USE_CASES
+    assert approach_named_first(weighted.text) == "api"
+    unweighted = A.compose(question, "en", hits, analyze=analyze)
+    assert unweighted.citations[0].hit.chunk == FAQ_WELCOME

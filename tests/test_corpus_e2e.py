@@ -153,3 +153,24 @@ def test_thanks_at_the_end_of_a_conversation_is_not_a_follow_up(corpus_kb):
 def test_seasons_the_vocabulary_knows_are_not_unknown_names(corpus_kb):
     assert corpus_kb.retriever.unknown_names("Pour la promo de Noël, quelle approche ?", "fr") == 0
     assert corpus_kb.retriever.unknown_names("our Christmas greetings: which approach?", "en") == 0
+
+
+def test_a_greeting_or_preamble_in_front_does_not_change_the_answer(corpus_kb):
+    # "Salut" is the stem of "salutations" (seasonal greetings): before greetings were
+    # dropped it turned this real-time question into a seasonal-greetings answer.
+    for plain, greeted in [
+        ("quelles approches gèrent les déclencheurs en temps réel ?", "Salut ! quelles approches gèrent les déclencheurs en temps réel ?"),
+        ("Our monthly roundup goes to everyone who opted into news. Should that be a journey or a campaign?",
+         "Hello! Our monthly roundup goes to everyone who opted into news. Should that be a journey or a campaign?"),
+        ("simple one-time message to an audience at a specific time, nothing fancy - which approach?",
+         "Please help: simple one-time message to an audience at a specific time, nothing fancy - which approach?"),
+    ]:
+        expected, got = corpus_kb.ask(plain), corpus_kb.ask(greeted)
+        assert (got.answer, got.approach, got.abstained) == (expected.answer, expected.approach, expected.abstained)
+        assert not got.abstained
+
+
+def test_a_use_case_found_through_the_docs_words_answers_behind_a_decision_row(corpus_kb):
+    answer = corpus_kb.ask("our warehouse platform needs to tell customers when their parcel has left. what do you recommend?")
+    assert answer.approach == "api"
+    assert "Shipping notifications" in answer.answer

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.small_talk import is_small_talk
+from kb_service.small_talk import is_small_talk, without_greeting
 
 
 @pytest.mark.parametrize("turn", ["thanks!", "Thank you!!", "ok", "OK cool", "hey",
@@ -16,3 +16,25 @@ def test_small_talk(turn):
                                   "thanks " * 9])
 def test_not_small_talk(turn):
     assert not is_small_talk(turn)
+
+
+@pytest.mark.parametrize("text,question", [
+    ("Salut ! quelles approches gèrent les déclencheurs en temps réel ?", "quelles approches gèrent les déclencheurs en temps réel ?"),
+    ("Hello! which approach for cart abandonment?", "which approach for cart abandonment?"),
+    ("Hi, thanks! journey or campaign?", "journey or campaign?"),
+    ("Hey team, which approach for newsletters?", "which approach for newsletters?"),
+    ("Quick question: what is a journey?", "what is a journey?"),
+    ("Bonjour l'équipe, quelle approche pour une newsletter ?", "quelle approche pour une newsletter ?"),
+    ("Aidez-moi : quelle approche ?", "quelle approche ?"),
+    ("Hi - which approach for birthdays?", "which approach for birthdays?"),
+])
+def test_a_leading_greeting_or_preamble_is_dropped(text, question):
+    assert without_greeting(text) == question
+
+
+@pytest.mark.parametrize("text", [
+    "thanks!", "Hello!", "which approach? thanks", "Re-engagement campaigns: which approach?",
+    "hello world campaign?", "Please send: the newsletter", "Journeys, campaigns: which one?", "",
+])
+def test_text_without_a_greeting_in_front_is_unchanged(text):
+    assert without_greeting(text) == text
