@@ -72,9 +72,9 @@ def shared_kb(api_index: Path) -> KnowledgeBase:
 
 
 @contextmanager
-def running_app(settings: Settings, kb: Any = None, wait: bool = True) -> Iterator[TestClient]:
+def running_app(settings: Settings, kb: Any = None, wait: bool = True, fast_path: bool = True) -> Iterator[TestClient]:
     """The real app with its lifespan run; waits until the start-up load has ended."""
-    app = create_app(settings, kb=kb)
+    app = create_app(settings, kb=kb, fast_path=fast_path)
     with TestClient(app) as client:
         if wait:
             assert app.state.service.loaded.wait(LOAD_TIMEOUT_S), "the index did not load in time"
@@ -83,12 +83,12 @@ def running_app(settings: Settings, kb: Any = None, wait: bool = True) -> Iterat
 
 @pytest.fixture
 def make_client(api_index: Path, shared_kb: KnowledgeBase) -> Iterator[Callable[..., TestClient]]:
-    """``make_client(kb=..., **settings)``: a started app serving ``shared_kb`` by default."""
+    """``make_client(kb=..., fast_path=..., **settings)``: a started app serving ``shared_kb`` by default."""
     with ExitStack() as stack:
 
-        def make(kb: Any = shared_kb, wait: bool = True, **overrides: Any) -> TestClient:
+        def make(kb: Any = shared_kb, wait: bool = True, fast_path: bool = True, **overrides: Any) -> TestClient:
             overrides.setdefault("index", api_index)
-            return stack.enter_context(running_app(api_settings(**overrides), kb=kb, wait=wait))
+            return stack.enter_context(running_app(api_settings(**overrides), kb=kb, wait=wait, fast_path=fast_path))
 
         yield make
 

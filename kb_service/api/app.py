@@ -22,6 +22,7 @@ from ..kb import KnowledgeBase
 from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
 from .deps import Service
 from .errors import install_error_handlers
+from .fast_path import QueryFastPath
 from .security import RequestContext, RequestLimits
 from .streaming import FastJSONResponse
 
@@ -83,8 +84,11 @@ Unknown fields are ignored. Control characters other than tab and newlines are r
 """
 
 
-def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None) -> FastAPI:
-    """Build the app; ``kb`` (loaded or not) is served instead of loading ``settings.index``."""
+def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None, *, fast_path: bool = True) -> FastAPI:
+    """Build the app; ``kb`` (loaded or not) is served instead of loading ``settings.index``.
+
+    ``fast_path=False`` leaves /v1/ask and /v1/search to FastAPI alone (the tests compare the two).
+    """
     settings = settings if settings is not None else load_settings()
     _configure_logging()
     service = Service(settings, kb)
@@ -124,8 +128,11 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     json_paths = {r.path for r in routes if "POST" in r.methods and r.body_field is not None}
     known_paths = {r.path for r in routes} | {app.openapi_url or "", app.docs_url or "", app.redoc_url or ""}
-    # Added innermost first: RequestContext wraps CORS, which wraps RequestLimits, so every
-    # response gets X-Request-ID and the limit errors still carry CORS headers.
+    # Added innermost first: RequestContext wraps CORS, which wraps RequestLimits, which wraps
+    # the query fast path, so every response gets X-Request-ID, the limit errors still carry
+    # CORS headers, and the fast path sees only bodies that passed the limits.
+    if fast_path:
+        app.add_middleware(QueryFastPath, service=service, routes={r.path: r for r in routes if "POST" in r.methods})
     app.add_middleware(RequestLimits, service=service, json_paths=json_paths)
     if settings.cors_origin_list:
         app.add_middleware(

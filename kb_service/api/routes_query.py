@@ -1,11 +1,17 @@
-"""Search and ask: the two one-shot question routes."""
+"""Search and ask: the two one-shot question routes.
+
+What each route does lives in ``search_content`` and ``ask_content``, which the FastAPI
+routes and the ASGI fast path (fast_path.py) both call, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
 from ..views import answer_view, hit_view
-from .deps import ServiceDep, ServingDep, note_question, run_cpu
+from .deps import Service, Serving, ServiceDep, ServingDep, note_question, run_cpu
 from .errors import ApiError
 from .schemas import AnswerPublic, AskRequest, SearchPublic, SearchRequest, error_responses
 from .security import require_client
@@ -22,6 +28,23 @@ def check_length(text: str, limit: int, what: str = "question") -> None:
                        f"{what} is {len(text)} characters long; the limit is {limit} (max_question_chars)")
 
 
+async def search_content(request: Request, service: Service, serving: Serving, body: SearchRequest) -> dict[str, Any]:
+    check_length(body.query, service.settings.max_question_chars, "query")
+    note_question(request, body.query)
+    result = await run_cpu(service, serving.kb.search, body.query, k=body.k, lang=body.lang,
+                           path_prefix=body.path_prefix)
+    return {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
+
+
+async def ask_content(request: Request, service: Service, serving: Serving, body: AskRequest) -> dict[str, Any]:
+    check_length(body.question, service.settings.max_question_chars)
+    note_question(request, body.question)
+    answer = await run_cpu(service, serving.kb.ask, body.question, k=body.k, lang=body.lang)
+    if answer.abstained:
+        service.metrics.abstentions.inc()
+    return answer_view(answer)
+
+
 @router.post("/search", response_model=SearchPublic, responses=QUERY_ERRORS)
 async def search(body: SearchRequest, request: Request, service: ServiceDep, serving: ServingDep) -> FastJSONResponse:
     """The best-matching documentation sections for a query, best first.
@@ -30,11 +53,7 @@ async def search(body: SearchRequest, request: Request, service: ServiceDep, ser
     with `path_prefix`, only pages under that path. The query is at most `max_question_chars`
     characters (413 beyond).
     """
-    check_length(body.query, service.settings.max_question_chars, "query")
-    note_question(request, body.query)
-    result = await run_cpu(service, serving.kb.search, body.query, k=body.k, lang=body.lang,
-                           path_prefix=body.path_prefix)
-    return FastJSONResponse({"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)})
+    return FastJSONResponse(await search_content(request, service, serving, body))
 
 
 @router.post("/ask", response_model=AnswerPublic, responses=QUERY_ERRORS)
@@ -45,9 +64,4 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, serving: 
     when `abstained` is true, the closest ones). The question is at most
     `max_question_chars` characters (413 beyond); control characters are removed.
     """
-    check_length(body.question, service.settings.max_question_chars)
-    note_question(request, body.question)
-    answer = await run_cpu(service, serving.kb.ask, body.question, k=body.k, lang=body.lang)
-    if answer.abstained:
-        service.metrics.abstentions.inc()
-    return FastJSONResponse(answer_view(answer))
+    return FastJSONResponse(await ask_content(request, service, serving, body))

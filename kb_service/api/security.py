@@ -120,6 +120,12 @@ async def require_client(
                        f"minute reached: retry in {retry} s", {"Retry-After": str(retry)})
 
 
+async def check_client(request: Request) -> None:
+    """``require_client`` for a request that FastAPI's dependency solving does not see (the
+    query fast path): the same key headers, read by the same security schemes."""
+    await require_client(request, await _bearer(request), await _api_key_header(request))
+
+
 async def require_admin(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
