@@ -174,3 +174,9 @@ def test_a_use_case_found_through_the_docs_words_answers_behind_a_decision_row(c
     answer = corpus_kb.ask("our warehouse platform needs to tell customers when their parcel has left. what do you recommend?")
     assert answer.approach == "api"
     assert "Shipping notifications" in answer.answer
+
+
+def test_a_passage_that_says_clearly_more_of_the_need_answers(corpus_kb):
+    answer = corpus_kb.ask("simple one-time message to an audience at a specific time, nothing fancy - which approach?")
+    assert answer.approach == "action"
+    assert "specific time" in answer.answer
