@@ -141,8 +141,8 @@ def main():
         if qid in ids:
             err("duplicate id")
         ids.add(qid)
-        if not re.fullmatch(r"[a-z]\d{2,3}", str(qid)):
-            err("id should look like q001 or n01")
+        if not re.fullmatch(r"[a-z]\d{2,3}|h\d-\d{2}", str(qid)):
+            err("id should look like q001, n01 or h3-01")
         lang = q.get("lang")
         if lang not in LANGS:
             err(f"bad lang {lang!r}")

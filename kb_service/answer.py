@@ -697,6 +697,13 @@ _PRICE_QUESTION = re.compile(
     r"|\bcombien\s+co[uû]te|\b(co[uû]t|prix|tarif)s?\s+(de|du|d['’]|des|par|pour)\b|\btarification\b",
     re.I,
 )
+# The asker's own pricing system is not a question about price: "our pricing engine fires an
+# event when a flash sale starts", "notre outil de pricing publie un événement".
+_OWN_PRICING_SYSTEM = re.compile(
+    r"\b(pricing|tarification)\s+(tool|engine|system|team|platform|service|api)s?\b"
+    r"|\b(outil|moteur|syst[eè]me|[ée]quipe|plateforme|service)s?\s+de\s+(pricing|tarification)\b",
+    re.I,
+)
 _MONEY = re.compile(r"[$€£¥]|\b(usd|eur|gbp|dollars?|euros?)\b", re.I)
 # Only questions that ask for the figure itself ("how many journeys can I publish?"), not
 # ones that mention a count on the way ("how can I see how many people are in my journey?").
@@ -719,7 +726,7 @@ def missing_answer_type(question: str, lang: str, hits: Sequence[Hit], subject_t
     sentence holding both a number and the question's subject (its rarest words).
     """
     texts = [h.chunk.text for h in hits[:3]]
-    if _PRICE_QUESTION.search(question):
+    if _PRICE_QUESTION.search(_OWN_PRICING_SYSTEM.sub(" ", question)):
         if not any(_MONEY.search(t) for t in texts):
             return "the documentation states no price"
         return None
@@ -728,10 +735,16 @@ def missing_answer_type(question: str, lang: str, hits: Sequence[Hit], subject_t
     # "How many … — which approach gives that number?" asks for an approach, not a figure.
     asks_for_approach = re.search(r"\b(approach|approche|option|type)s?\b", question, re.I)
     if _QUANTITY_QUESTION.search(question) and subject_terms and not asks_for_approach:
+        # Or two of the question's own words: "Journeys are limited to a maximum of 50
+        # activities" answers "how many activities can a single journey hold?", whose
+        # rarest words ("hold", "single") are not what it counts.
+        content = set(analyze(question, lang)) - set(analyze(_QUANTITY_WORDS[lang] + " " + _ASKING_WORDS[lang], lang))
         for text in texts:
             for sentence in split_sentences(text):
-                if _DIGIT.search(sentence) and subject_terms & set(analyze(sentence, lang)):
-                    return None
+                if _DIGIT.search(sentence):
+                    words = set(analyze(sentence, lang))
+                    if subject_terms & words or len(content & words) >= 2:
+                        return None
         return "the documentation gives no figure for this"
     return None
 

@@ -252,6 +252,23 @@ def test_quantity_questions_need_a_figure_about_their_subject():
     assert A.missing_answer_type("how many sandboxes can I create?", "en", [hit(LIMITS)], {"sandbox"}, analyze) is not None
 
 
+def test_a_figure_sharing_two_of_the_questions_words_answers_it():
+    # The rarest words ("hold", "single") are not what is counted; "journey" and "activities" are.
+    question = "How many activities can a single journey hold at most?"
+    assert A.missing_answer_type(question, "en", [hit(LIMITS)], {"hold", "singl"}, analyze) is None
+    # one shared word is not enough: "journeys" alone does not answer a count of sandboxes
+    assert A.missing_answer_type("how many journeys fit in one sandbox?", "en", [hit(LIMITS)], {"sandbox"}, analyze) is not None
+
+
+@pytest.mark.parametrize("question", [
+    "our pricing engine fires an event when a flash sale starts: which approach?",
+    "Bonjour, notre outil de pricing publie un événement dès qu'une vente flash démarre. Quelle approche ?",
+])
+def test_the_askers_own_pricing_system_is_not_a_price_question(question):
+    lang = "fr" if "Bonjour" in question else "en"
+    assert A.missing_answer_type(question, lang, [hit(PRICING_FREE)], set(), analyze) is None
+
+
 def test_questions_that_mention_a_count_in_passing_are_not_quantity_questions():
     question = "how can I see how many people are in my journey right now?"
     assert A.missing_answer_type(question, "en", [hit(FAQ)], {"peopl"}, analyze) is None

@@ -180,3 +180,11 @@ def test_a_passage_that_says_clearly_more_of_the_need_answers(corpus_kb):
     answer = corpus_kb.ask("simple one-time message to an audience at a specific time, nothing fancy - which approach?")
     assert answer.approach == "action"
     assert "specific time" in answer.answer
+
+
+def test_kinds_of_business_systems_and_retail_days_are_not_unknown_names(corpus_kb):
+    unknown = corpus_kb.retriever.unknown_names
+    assert unknown("Notre ERP doit déclencher un e-mail transactionnel. Quelle approche ?", "fr") == 0
+    assert unknown("Before the big Black Friday send, which approach gives exact counts?", "en") == 0
+    assert unknown("our CRM holds loyalty points: which approach?", "en") == 0
+    assert unknown("How do I configure a Marketo smart campaign?", "en") == 1

@@ -3,6 +3,7 @@
 from kb_service.lexical import analyze
 from kb_service.synonyms import (
     CALENDAR_WORDS,
+    EVERYDAY_NAMES,
     known_through_groups,
     rare_group_stems,
     related_words,
@@ -28,8 +29,9 @@ def test_words_the_docs_lack_count_as_known_through_a_group_the_docs_use():
     assert set(analyze("winback lapsed", "en")) <= known
     assert not set(analyze("kubernetes", "en")) & known
     assert not known & vocabulary  # only what the docs lack is added
-    # No group touches an empty vocabulary: only the calendar words are known then.
-    assert known_through_groups("en", set()) == {t for w in CALENDAR_WORDS["en"].split() for t in analyze(w, "en")}
+    # No group touches an empty vocabulary: only the calendar words and everyday names are known then.
+    words = (CALENDAR_WORDS["en"] + " " + EVERYDAY_NAMES["en"]).split()
+    assert known_through_groups("en", set()) == {t for w in words for t in analyze(w, "en")}
 
 
 def test_calendar_words_count_as_known():
