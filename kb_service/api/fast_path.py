@@ -18,13 +18,13 @@ import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .deps import Service, current_serving
 from .errors import REQUEST_ID_KEY, ApiError
 from .routes_query import ask_content, search_content
 from .schemas import AskRequest, SearchRequest
-from .security import check_client, send_error
+from .security import check_client, replay_body, send_error
 
 Content = Callable[[Request, Service, Any, Any], Awaitable[dict[str, Any]]]
 _HANDLERS: dict[str, tuple[type[BaseModel], Content]] = {
@@ -52,7 +52,7 @@ class QueryFastPath:
         try:
             parsed = model.model_validate_json(body)
         except ValidationError:
-            return await self.app(scope, _replay(body, receive), send)
+            return await self.app(scope, replay_body(body, receive), send)
         scope["route"] = self.routes[scope["path"]]
         request = Request(scope, receive)
         try:
@@ -75,16 +75,3 @@ async def _read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    delivered = False
-
-    async def replay() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

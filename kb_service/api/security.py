@@ -301,16 +301,21 @@ class RequestLimits:
                 await send_error(send, 400, "invalid_json", f"the request body is not valid UTF-8 (byte {exc.start})",
                                  request_id)
                 return None
-        delivered = False
+        return replay_body(body, receive)
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: wait for the disconnect, as the server would
 
-        return replay
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands on an already-read ``body`` in one message, then the real one."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as the server would
+
+    return replay
 
 
 def _is_json(content_type: bytes) -> bool:
