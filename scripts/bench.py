@@ -40,16 +40,22 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))  # loadgen, also when run as `kb bench`
 
+from kb_service.small_talk import without_greeting  # noqa: E402  (light: no model, no index)
+
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 _SERVERS: list[subprocess.Popen] = []
 
 # ---------------------------------------------------------------- questions
 
+# Context in front of the question, as users give it. Not greetings: kb drops "Hello!" or
+# "Quick question:" before answering (small_talk.without_greeting), so a greeting variant
+# would be answered from the cache, not measured.
 _PREFIX = {
-    "en": ["", "Hi, ", "Quick question: ", "Hello! ", "Please help: ", "Question: ", "Hey team, ",
-           "I wonder: ", "Can you tell me: ", "Help needed: "],
-    "fr": ["", "Bonjour, ", "Petite question : ", "Salut ! ", "Aidez-moi : ", "Question : ",
-           "Bonjour l'équipe, ", "Je me demande : ", "Pouvez-vous me dire : ", "Besoin d'aide : "],
+    "en": ["", "For our retail brand, ", "As a bank, ", "For the EU market, ", "In our CRM team, ",
+           "For a travel company, ", "On mobile, ", "This quarter, ", "For a small shop, ", "At our agency, "],
+    "fr": ["", "Pour notre marque de mode, ", "En tant que banque, ", "Pour le marché européen, ",
+           "Dans notre équipe CRM, ", "Pour une agence de voyage, ", "Sur mobile, ", "Ce trimestre, ",
+           "Pour une petite boutique, ", "Dans notre agence, "],
 }
 _SUFFIX = {
     "en": ["", " please", " thanks", " in Journey Optimizer", " for our team", " (marketing)"],
@@ -83,7 +89,7 @@ def distinct_questions(limit: int) -> list[str]:
             ends = " ?" if lang == "fr" else "?"
             variant = _PREFIX[lang][prefix_i] + text + _SUFFIX[lang][suffix_i] + (ends if question.rstrip().endswith("?") else "")
             variant = variant.lower() if lower else variant
-            key = " ".join(variant.split())  # what the embedding cache keys on
+            key = " ".join(without_greeting(variant).split())  # what the embedding cache keys on
             if key not in seen:
                 seen.add(key)
                 out.append(variant)
