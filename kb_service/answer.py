@@ -87,6 +87,7 @@ _USE_CASE_STATEMENT = re.compile(
 )
 
 
+@lru_cache(maxsize=4096)  # asked twice per question: for the retrieval boost and the composer
 def is_approach_question(question: str) -> bool:
     if _APPROACH_QUESTION.search(question):
         return True

@@ -62,6 +62,11 @@ def _min_max(scores: Mapping[str, float]) -> dict[str, float]:
     return {key: (value - low) / (high - low) for key, value in scores.items()}
 
 
+def _idf(df: int, n: int) -> float:
+    """BM25's IDF of a word that ``df`` of ``n`` chunks use."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
 def weighted_score_fusion(
     dense: Mapping[str, float], lexical: Mapping[str, float], *, dense_weight: float = 0.6
 ) -> dict[str, float]:
@@ -245,6 +250,12 @@ class HybridRetriever:
             lang: np.array([row for row, c in enumerate(index.chunks) if c.lang == lang], dtype=np.int64)
             for lang in {c.lang for c in index.chunks}
         }
+        # IDF of every word the corpus uses, once: answers ask for it tens of times a question.
+        self._idf_by_lang = {
+            lang: {term: _idf(df, len(self._rows_by_lang.get(lang, ()))) for term, df in self._df[lang].items()}
+            for lang in LANGUAGES
+        }
+        self._unseen_idf = {lang: _idf(0, len(self._rows_by_lang.get(lang, ()))) for lang in LANGUAGES}
         # Most queries search one whole language: its rows' vectors gathered once (exact
         # search is one matrix-vector product) and a row mask for the BM25 candidates.
         # Languages too large for exact subset search go through faiss' own filter instead.
@@ -347,10 +358,10 @@ class HybridRetriever:
         return partial(self._idf, lang=lang)
 
     def _idf(self, term: str, lang: str) -> float:
-        rows = self._rows_by_lang.get(lang)
-        n = len(rows) if rows is not None else 0
-        df = self._df.get(lang, {}).get(term, 0)
-        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+        known = self._idf_by_lang.get(lang)
+        if known is None:
+            return _idf(0, len(self._rows_by_lang.get(lang, ())))
+        return known.get(term, self._unseen_idf[lang])
 
     def unknown_names(self, question: str, lang: str) -> int:
         """Names and acronyms in the question (not its first word) that no chunk contains.
