@@ -6,6 +6,8 @@ embedder; ``warm_up()`` runs one query so the first user does not pay for lazy l
 
 from __future__ import annotations
 
+import json
+
 import threading
 import time
 from collections import OrderedDict
@@ -81,9 +83,20 @@ def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> 
     from .onnx_embedder import EXPORT_INFO_FILE, MODEL_FILE
 
     target = onnx_model_dir(index_root, model, quantize)
-    if not (target / MODEL_FILE).is_file() or not (target / EXPORT_INFO_FILE).is_file():
+    if not (target / MODEL_FILE).is_file() or not _current_export(target / EXPORT_INFO_FILE):
         export_into(model, target, quantize=quantize)
     return target
+
+
+def _current_export(info_path: Path) -> bool:
+    """The export beside the index is complete and in this version's format (an older one,
+    left by an earlier kb, is exported again rather than refused: it is derived data)."""
+    from .onnx_embedder import EXPORT_FORMAT_VERSION
+
+    try:
+        return json.loads(info_path.read_text(encoding="utf-8")).get("format_version") == EXPORT_FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
 
 
 def make_query_embedder(index_root: Path, model: str, backend: str, threads: int, quantize: str = "none"):

@@ -15,6 +15,7 @@ import pytest
 
 from kb_service.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder
 from kb_service.onnx_embedder import (
+    EXPORT_FORMAT_VERSION,
     EXPORT_INFO_FILE,
     MODEL_FILE,
     TOKENIZER_FILE,
@@ -61,6 +62,35 @@ def test_export_writes_a_complete_folder_and_records_its_source(fp32_dir):
     assert info["quantize"] == "none"
     assert info["dim"] == 384 and info["max_tokens"] == 256
     assert len(info["weights_sha256"]) == 64 and info["opset"] >= 13
+
+
+def test_no_residual_add_is_left_for_onnxruntime_to_fuse_into_skip_layer_norm(fp32_dir):
+    # onnxruntime's CPU SkipLayerNormalization is slower than the Add + LayerNormalization it
+    # replaces; the export writes those residual Adds as Sum, which its fusion does not match.
+    import onnx
+
+    graph = onnx.load(str(fp32_dir / MODEL_FILE)).graph
+    producer = {out: node for node in graph.node for out in node.output}
+    norms = [node for node in graph.node if node.op_type == "LayerNormalization"]
+    feeding = [producer[node.input[0]].op_type for node in norms if node.input[0] in producer]
+    assert len(norms) == 13 and feeding.count("Sum") == 13  # embeddings + 2 per layer, 6 layers
+    assert json.loads((fp32_dir / EXPORT_INFO_FILE).read_text())["residual_sums"] == 13
+
+
+def test_an_export_in_an_older_format_beside_the_index_is_made_again(tmp_path, monkeypatch):
+    from kb_service import kb as kb_module
+
+    exports = []
+    monkeypatch.setattr("kb_service.export_cache.export_into", lambda model, target, quantize: exports.append(target))
+    target = kb_module.onnx_model_dir(tmp_path, DEFAULT_MODEL, "int8")
+    target.mkdir(parents=True)
+    (target / MODEL_FILE).write_bytes(b"old")
+    (target / EXPORT_INFO_FILE).write_text(json.dumps({"format_version": 1}))
+    kb_module.ensure_onnx_export(tmp_path, DEFAULT_MODEL, "int8")
+    assert exports == [target]
+    (target / EXPORT_INFO_FILE).write_text(json.dumps({"format_version": EXPORT_FORMAT_VERSION}))
+    kb_module.ensure_onnx_export(tmp_path, DEFAULT_MODEL, "int8")
+    assert exports == [target]  # current: left alone
 
 
 def test_fp32_matches_sentence_transformers(fp32, reference):
