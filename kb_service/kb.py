@@ -7,7 +7,6 @@ embedder; ``warm_up()`` runs one query so the first user does not pay for lazy l
 from __future__ import annotations
 
 import json
-
 import threading
 import time
 from collections import OrderedDict
