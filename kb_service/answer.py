@@ -498,11 +498,10 @@ def _pick_primary(
             return i
     top = hits[0]
     if top.chunk.kind == "table_row" and _is_recommendation_table(top.chunk.cells) is not None:
-        return _instead_of_decision_row(question, hits, lang, analyze, weight)
+        return _instead_of_decision_row(hits, _need_terms(question, lang, analyze), lang, analyze, weight)
     if top.chunk.kind not in ("table", "table_row") and not asks_how(question):
-        return _matched_use_case(question, hits, lang, analyze) or _says_more_of_the_need(
-            question, hits, lang, analyze, weight
-        )
+        need = _need_terms(question, lang, analyze)
+        return _matched_use_case(hits, need, lang, analyze) or _says_more_of_the_need(hits, need, lang, analyze, weight)
     return 0
 
 
@@ -518,7 +517,7 @@ def asks_how(question: str) -> bool:
 
 
 def _instead_of_decision_row(
-    question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer, weight: TermWeight
+    hits: Sequence[Hit], need: set[str], lang: str, analyze: Analyzer, weight: TermWeight
 ) -> int:
     """A decision row about another need (retrieved for its "why" words) is a poor answer
     when a passage close behind ties an approach to this one: of those, the one whose
@@ -529,17 +528,11 @@ def _instead_of_decision_row(
     logistics system" answers "tell customers when their parcel has left" through
     "shipping" and "logistics", which few passages use, while a welcome-series FAQ shares
     only "customers" and "when", which most do."""
-    passages = [
-        (i, hit) for i, hit in enumerate(hits[1:USE_CASE_REACH], start=1)
-        if hit.chunk.kind not in ("table", "table_row", "code") and _ties_to_approach(hit)
-    ]
-    if not passages:
-        return 0
-    need = _need_terms(question, lang, analyze)
-    return max(passages, key=lambda pair: (_answer_overlap(pair[1], need, lang, analyze, weight), -pair[0]))[0]
+    best = _best_passage_behind(hits, need, lang, analyze, weight)
+    return best[0] if best is not None else 0
 
 
-def _matched_use_case(question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer) -> int:
+def _matched_use_case(hits: Sequence[Hit], need: set[str], lang: str, analyze: Analyzer) -> int:
     """The top passage, unless a use case or decision step close behind matched an item that
     holds more of the need's words than anything the top passage would quote.
 
@@ -547,7 +540,6 @@ def _matched_use_case(question: str, hits: Sequence[Hit], lang: str, analyze: An
     end-of-year greetings to everyone on a set date?", not a FAQ example about stopping an
     end-of-year journey, nor "Birthday campaigns" found for the word "date".
     """
-    need = _need_terms(question, lang, analyze)
     cases = [
         (i, len(need & set(analyze(hit.focus, lang))))
         for i, hit in enumerate(hits[1:USE_CASE_REACH], start=1)
@@ -566,7 +558,7 @@ CLEARLY_MORE = 1.5
 
 
 def _says_more_of_the_need(
-    question: str, hits: Sequence[Hit], lang: str, analyze: Analyzer, weight: TermWeight
+    hits: Sequence[Hit], need: set[str], lang: str, analyze: Analyzer, weight: TermWeight
 ) -> int:
     """The top passage, unless one close behind that ties an approach to what it says
     quotes clearly more of the need, by the weight of its words.
@@ -574,16 +566,23 @@ def _says_more_of_the_need(
     "Simple one-time message to an audience at a specific time": "Action campaigns … run at
     a specific time" (simple, specific, time) says more than the use case "Multi-booking
     communications: Send one message per booking" retrieval put first (one, message)."""
-    need = _need_terms(question, lang, analyze)
+    best = _best_passage_behind(hits, need, lang, analyze, weight)
+    if best is not None and best[1] > CLEARLY_MORE * _answer_overlap(hits[0], need, lang, analyze, weight):
+        return best[0]
+    return 0
+
+
+def _best_passage_behind(
+    hits: Sequence[Hit], need: set[str], lang: str, analyze: Analyzer, weight: TermWeight
+) -> tuple[int, float] | None:
+    """Of the passages within USE_CASE_REACH behind the top that tie an approach to what
+    they say, the one quoting most of the need (the earlier on a tie), with that amount."""
     passages = [
         (i, _answer_overlap(hit, need, lang, analyze, weight))
         for i, hit in enumerate(hits[1:USE_CASE_REACH], start=1)
         if hit.chunk.kind not in ("table", "table_row", "code") and _ties_to_approach(hit)
     ]
-    best = max(passages, key=lambda passage: (passage[1], -passage[0]), default=None)
-    if best is not None and best[1] > CLEARLY_MORE * _answer_overlap(hits[0], need, lang, analyze, weight):
-        return best[0]
-    return 0
+    return max(passages, key=lambda passage: (passage[1], -passage[0]), default=None)
 
 
 def _ties_to_approach(hit: Hit) -> bool:

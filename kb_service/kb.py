@@ -6,7 +6,6 @@ embedder; ``warm_up()`` runs one query so the first user does not pay for lazy l
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -77,25 +76,19 @@ def onnx_model_dir(index_root: Path, model: str, quantize: str) -> Path:
 
 
 def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> Path:
-    """Export the model to ONNX once, next to the index (torch only when the export cache misses)."""
+    """Export the model to ONNX once, next to the index (torch only when the export cache misses).
+
+    An incomplete export, or one in an older format left by an earlier kb, is made again
+    rather than refused: it is derived data."""
     from .export_cache import export_into
-    from .onnx_embedder import EXPORT_INFO_FILE, MODEL_FILE
+    from .onnx_embedder import OnnxModelError, read_export_info
 
     target = onnx_model_dir(index_root, model, quantize)
-    if not (target / MODEL_FILE).is_file() or not _current_export(target / EXPORT_INFO_FILE):
+    try:
+        read_export_info(target)
+    except (OnnxModelError, ValueError):
         export_into(model, target, quantize=quantize)
     return target
-
-
-def _current_export(info_path: Path) -> bool:
-    """The export beside the index is complete and in this version's format (an older one,
-    left by an earlier kb, is exported again rather than refused: it is derived data)."""
-    from .onnx_embedder import EXPORT_FORMAT_VERSION
-
-    try:
-        return json.loads(info_path.read_text(encoding="utf-8")).get("format_version") == EXPORT_FORMAT_VERSION
-    except (OSError, ValueError):
-        return False
 
 
 def make_query_embedder(index_root: Path, model: str, backend: str, threads: int, quantize: str = "none"):

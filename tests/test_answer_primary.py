@@ -218,7 +218,7 @@ def test_telling_words_outweigh_common_ones_when_choosing_the_passage():
     assert unweighted.citations[0].hit.chunk == FAQ_WELCOME
 
 
-ORCHESTRATED_USE_CASES = chunk(
+ORCHESTRATED_BOOKING_USE_CASES = chunk(
     "- Multi-booking communications: Send one message per booking (hotel reservations, flight bookings)\n"
     "- Store-specific campaigns: Target customers near specific store locations",
     kind="list",
@@ -241,7 +241,7 @@ def _rare_words_count_three(term):
 def test_a_passage_saying_clearly_more_of_the_need_answers_instead_of_the_top_use_case():
     question = "simple one-time message to an audience at a specific time, nothing fancy - which approach?"
     focus = "- Multi-booking communications: Send one message per booking (hotel reservations, flight bookings)"
-    hits = [hit(ORCHESTRATED_USE_CASES, 0.56, focus=focus), hit(ACTION_CAMPAIGNS, 0.5)]
+    hits = [hit(ORCHESTRATED_BOOKING_USE_CASES, 0.56, focus=focus), hit(ACTION_CAMPAIGNS, 0.5)]
     result = A.compose(question, "en", hits, analyze=analyze, term_weight=_rare_words_count_three)
     assert result.citations[0].hit.chunk == ACTION_CAMPAIGNS
     assert approach_named_first(result.text) == "action"
@@ -251,7 +251,7 @@ def test_a_passage_saying_only_a_little_more_does_not_displace_the_top_use_case(
     # One shared word more ("specific") is not clearly more: the use case keeps its place.
     question = "send one message per booking at a specific time - which approach?"
     focus = "- Multi-booking communications: Send one message per booking (hotel reservations, flight bookings)"
-    hits = [hit(ORCHESTRATED_USE_CASES, 0.56, focus=focus), hit(ACTION_CAMPAIGNS, 0.5)]
+    hits = [hit(ORCHESTRATED_BOOKING_USE_CASES, 0.56, focus=focus), hit(ACTION_CAMPAIGNS, 0.5)]
     result = A.compose(question, "en", hits, analyze=analyze, term_weight=_rare_words_count_three)
-    assert result.citations[0].hit.chunk == ORCHESTRATED_USE_CASES
+    assert result.citations[0].hit.chunk == ORCHESTRATED_BOOKING_USE_CASES
     assert approach_named_first(result.text) == "orchestrated"

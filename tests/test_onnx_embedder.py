@@ -85,6 +85,7 @@ def test_an_export_in_an_older_format_beside_the_index_is_made_again(tmp_path, m
     target = kb_module.onnx_model_dir(tmp_path, DEFAULT_MODEL, "int8")
     target.mkdir(parents=True)
     (target / MODEL_FILE).write_bytes(b"old")
+    (target / TOKENIZER_FILE).write_text("{}")
     (target / EXPORT_INFO_FILE).write_text(json.dumps({"format_version": 1}))
     kb_module.ensure_onnx_export(tmp_path, DEFAULT_MODEL, "int8")
     assert exports == [target]
