@@ -23,7 +23,9 @@ CORPUS = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parent.parent / "share
 
 APPROACHES = {"journey", "action", "api", "orchestrated"}
 LANGS = {"en", "fr"}
-ALLOWED_KEYS = {"id", "lang", "question", "relevant", "approach", "answer_contains", "abstain"}
+ALLOWED_KEYS = {"id", "lang", "question", "turns", "relevant", "approach", "answer_contains", "abstain", "intent"}
+# What the question asks for (see eval/README.md, "Intents").
+INTENTS = {"choose", "howto", "whatis", "can", "quantity", "smalltalk", "other"}
 MAX_CHUNK = 2500
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
@@ -132,17 +134,31 @@ def main():
         if not isinstance(q, dict):
             err("not an object")
             continue
-        for k in ("id", "lang", "question", "relevant"):
+        for k in ("id", "lang", "relevant"):
             if k not in q:
                 err(f"missing field {k}")
+        # A conversation carries its user turns instead of one question; the last turn is
+        # the one the gold fields describe.
+        if "turns" in q:
+            turns = q["turns"]
+            if not (isinstance(turns, list) and len(turns) >= 2 and all(isinstance(t, str) and t.strip() for t in turns)):
+                err("turns must be a list of at least 2 non-empty strings")
+            elif "question" in q:
+                err("a conversation has turns, not question")
+            else:
+                q["question"] = turns[-1]
+        elif "question" not in q:
+            err("missing field question")
+        if "intent" in q and q["intent"] not in INTENTS:
+            err(f"bad intent {q['intent']!r}: one of {sorted(INTENTS)}")
         extra = set(q) - ALLOWED_KEYS
         if extra:
             err(f"unknown fields {sorted(extra)}")
         if qid in ids:
             err("duplicate id")
         ids.add(qid)
-        if not re.fullmatch(r"[a-z]\d{2,3}|h\d-\d{2}", str(qid)):
-            err("id should look like q001, n01 or h3-01")
+        if not re.fullmatch(r"[a-z]{1,2}\d{2,3}|[a-z]{1,2}\d-\d{2,3}", str(qid)):
+            err("id should look like q001, n01, h3-01 or f1-001")
         lang = q.get("lang")
         if lang not in LANGS:
             err(f"bad lang {lang!r}")
