@@ -30,7 +30,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _settings(config: Optional[Path], index: Optional[Path]):
-    from .config import ConfigError, load_settings
+    from kb_service.config import ConfigError, load_settings
 
     try:
         return load_settings(config, index=index)
@@ -45,7 +45,7 @@ def _quiet_libraries() -> None:
 
 
 def _check_lang(lang: Optional[str]) -> None:
-    from .types import LANGUAGES
+    from kb_service.types import LANGUAGES
 
     if lang is not None and lang not in LANGUAGES:
         _fail(f"--lang must be 'en' or 'fr', got {lang!r}")
@@ -54,8 +54,8 @@ def _check_lang(lang: Optional[str]) -> None:
 def _load_kb(config: Optional[Path], index: Optional[Path]):
     _quiet_libraries()
     settings = _settings(config, index)
-    from .index import IndexLoadError
-    from .kb import KnowledgeBase
+    from kb_service.store.index import IndexLoadError
+    from kb_service.kb import KnowledgeBase
 
     kb = KnowledgeBase.from_settings(settings)
     try:
@@ -117,17 +117,17 @@ def ingest(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .embedding import ModelNotAvailable, SentenceTransformerEmbedder, resolve_precision
-    from .index import IndexWriteError, IndexLockError
-    from .ingest import NothingToIndex, ingest as run_ingest
-    from .kb import ensure_onnx_export
+    from kb_service.models.sentence_transformers import ModelNotAvailable, SentenceTransformerEmbedder, resolve_precision
+    from kb_service.store.index import IndexWriteError, IndexLockError
+    from kb_service.ingest.pipeline import NothingToIndex, ingest as run_ingest
+    from kb_service.kb import ensure_onnx_export
 
     console = Console(stderr=True)
     if settings.ingest_backend not in ("torch", "onnx"):
         _fail(f"ingest_backend must be 'torch' or 'onnx', got {settings.ingest_backend!r}")
     try:
         if settings.ingest_backend == "onnx":
-            from .onnx_embedder import OnnxEmbedder, OnnxModelError
+            from kb_service.models.onnx import OnnxEmbedder, OnnxModelError
 
             try:
                 # The fp32 export (made with torch, once) embeds the chunks: no torch model load.
@@ -206,10 +206,10 @@ def search(
     """Show the best-matching sections for a query."""
     text = _question_text(query)
     _check_lang(lang)
-    from .views import format_hits
+    from kb_service.views import format_hits
 
     def embedded() -> dict:
-        from .views import hit_view
+        from kb_service.views import hit_view
 
         result = _load_kb(config, index).search(text, k=k, lang=lang, path_prefix=path_prefix)
         return {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
@@ -232,10 +232,10 @@ def ask(
     """Answer a question from the docs, with citations (or say the docs don't cover it)."""
     text = _question_text(question)
     _check_lang(lang)
-    from .views import format_answer
+    from kb_service.views import format_answer
 
     def embedded() -> dict:
-        from .views import answer_view
+        from kb_service.views import answer_view
 
         return answer_view(_load_kb(config, index).ask(text, k=k, lang=lang))
 
@@ -252,7 +252,7 @@ def eval_(
     index: Optional[Path] = IndexOption,
 ) -> None:
     """Score retrieval and answers on a question set."""
-    from .evaluation import evaluate, format_report, load_questions
+    from kb_service.evaluation import evaluate, format_report, load_questions
 
     try:
         questions = load_questions(file)
@@ -271,7 +271,7 @@ def eval_(
 def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOption) -> None:
     """Summarise the live index (model, counts, build time)."""
     settings = _settings(config, index)
-    from .index import read_manifest
+    from kb_service.store.index import read_manifest
 
     manifest = read_manifest(settings.index)
     if manifest is None:

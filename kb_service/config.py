@@ -19,7 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from .types import LANGUAGES
+from kb_service.types import LANGUAGES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL_PATTERN = "https://experienceleague.adobe.com/{lang}/docs/journey-optimizer/using/{page}#{anchor}"

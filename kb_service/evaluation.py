@@ -142,7 +142,7 @@ def summarize(results: Iterable[QuestionResult]) -> dict[str, Any]:
 
 def evaluate(kb, questions: list[dict[str, Any]]) -> dict[str, Any]:
     """Run every question through ``kb`` (search for ranking, ask for the answer)."""
-    from .views import answer_view, hit_view
+    from kb_service.views import answer_view, hit_view
 
     results = []
     for q in questions:

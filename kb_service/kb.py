@@ -15,14 +15,14 @@ from typing import Sequence
 
 import numpy as np
 
-from . import answer as answering
-from .conversation import contextualize
-from .index import LoadedIndex, load_index
-from .language import language_scores
-from .lexical import analyze
-from .retrieval import HybridRetriever, RetrievalResult
-from .small_talk import is_small_talk, without_greeting
-from .types import Answer, Hit
+from kb_service.compose import answer as answering
+from kb_service.understand.conversation import contextualize
+from kb_service.store.index import LoadedIndex, load_index
+from kb_service.understand.language import language_scores
+from kb_service.store.lexical import analyze
+from kb_service.retrieve.hybrid import HybridRetriever, RetrievalResult
+from kb_service.understand.small_talk import is_small_talk, without_greeting
+from kb_service.types import Answer, Hit
 
 ONNX_DIR = "onnx"
 # For "which approach?" questions, chunks that recommend an approach (decision rows, use
@@ -80,8 +80,8 @@ def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> 
 
     An incomplete export, or one in an older format left by an earlier kb, is made again
     rather than refused: it is derived data."""
-    from .export_cache import export_into
-    from .onnx_embedder import OnnxModelError, read_export_info
+    from kb_service.models.export_cache import export_into
+    from kb_service.models.onnx import OnnxModelError, read_export_info
 
     target = onnx_model_dir(index_root, model, quantize)
     try:
@@ -93,12 +93,12 @@ def ensure_onnx_export(index_root: Path, model: str, quantize: str = "none") -> 
 
 def make_query_embedder(index_root: Path, model: str, backend: str, threads: int, quantize: str = "none"):
     if backend == "torch":
-        from .embedding import SentenceTransformerEmbedder
+        from kb_service.models.sentence_transformers import SentenceTransformerEmbedder
 
         return SentenceTransformerEmbedder(model, threads=threads)
     if backend != "onnx":
         raise ValueError(f"unknown query backend {backend!r}: use 'onnx' or 'torch'")
-    from .onnx_embedder import OnnxEmbedder
+    from kb_service.models.onnx import OnnxEmbedder
 
     return OnnxEmbedder(ensure_onnx_export(index_root, model, quantize), name=model, threads=threads)
 
@@ -154,7 +154,7 @@ class KnowledgeBase:
                 self.index_root, index.manifest["model"], self.query_backend, self.threads, self.onnx_quantize
             )
         elif getattr(self._embedder, "name", None) != index.manifest.get("model"):
-            from .index import IndexLoadError
+            from kb_service.store.index import IndexLoadError
 
             raise IndexLoadError(
                 f"index at {self.index_root} was built with model {index.manifest.get('model')!r}, "

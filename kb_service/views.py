@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .types import Answer, Citation, Hit
+from kb_service.types import Answer, Citation, Hit
 
 
 def hit_view(hit: Hit) -> dict[str, Any]:

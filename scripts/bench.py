@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))  # loadgen, also when run as `kb bench`
 
-from kb_service.small_talk import without_greeting  # noqa: E402  (light: no model, no index)
+from kb_service.understand.small_talk import without_greeting  # noqa: E402  (light: no model, no index)
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 _SERVERS: list[subprocess.Popen] = []
@@ -243,7 +243,7 @@ def wait_ready(proc: subprocess.Popen, port: int, timeout: float = 120.0) -> flo
 def bench_ingest(index: Path, runs: int) -> dict:
     cmd = kb_command() + ["ingest", "--index", str(index)]
     elapsed, done = timed_run(cmd, timeout=1800)
-    from kb_service.index import read_manifest
+    from kb_service.store.index import read_manifest
 
     manifest = read_manifest(index) or {}
     chunks = int((manifest.get("chunk_counts") or {}).get("total", 0))
@@ -253,7 +253,7 @@ def bench_ingest(index: Path, runs: int) -> dict:
     from kb_service.config import load_settings
 
     # The full ingest above copied the query model's ONNX export from the per-user cache
-    # (kb_service/export_cache.py) when it held one; time the export itself on an empty cache.
+    # (kb_service/models/export_cache.py) when it held one; time the export itself on an empty cache.
     with tempfile.TemporaryDirectory(prefix="kb-bench-cache-") as empty:
         export = [sys.executable, "-c", "import sys; from pathlib import Path; from kb_service.kb import "
                   "ensure_onnx_export; ensure_onnx_export(Path(sys.argv[1]), sys.argv[2], sys.argv[3])",
@@ -541,7 +541,7 @@ def main() -> None:
             index = tmp / "index"
             print(f"ingest into {index} …", file=sys.stderr)
             results["ingest"] = bench_ingest(index, runs=args.runs)
-        from kb_service.index import read_manifest
+        from kb_service.store.index import read_manifest
 
         manifest = read_manifest(index)
         if manifest is None:

@@ -3,7 +3,7 @@
 Measures, per corpus size: single-query search latency (p50/p95, 1 and 2 OpenMP threads),
 index bytes on disk, RSS growth while building, HNSW build time, and recall@10 of HNSW
 against exact search for several efSearch values. Results are merged (by size) into
-bench/scaling.json; docs/scaling.md discusses them and the constants chosen in kb_service/dense.py.
+bench/scaling.json; docs/scaling.md discusses them and the constants chosen in kb_service/store/dense.py.
 
     python scripts/bench_scaling.py --sizes 10000,100000          # measure
     python scripts/bench_scaling.py --sizes 1000000 --build-budget 600
@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from kb_service import dense as dense_module  # noqa: E402
-from kb_service.dense import DenseIndex  # noqa: E402
+from kb_service.store.dense import DenseIndex  # noqa: E402
 
 JSON_PATH = REPO / "bench" / "scaling.json"
 K = 10

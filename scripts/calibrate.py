@@ -1,4 +1,4 @@
-"""Fit the answer-confidence model on our own questions and write kb_service/calibration.json.
+"""Fit the answer-confidence model on our own questions and write kb_service/compose/calibration.json.
 
 Positives: answerable questions; negatives: out-of-scope ones (abstain: true). The dev set
 in ../shared/eval is deliberately not used here: it is for checking, not for fitting.
@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kb_service.answer import FEATURES, features_of  # noqa: E402
+from kb_service.compose.answer import FEATURES, features_of  # noqa: E402
 from kb_service.config import load_settings  # noqa: E402
 from kb_service.evaluation import load_questions  # noqa: E402
 from kb_service.kb import KnowledgeBase  # noqa: E402
@@ -64,7 +64,7 @@ def main(paths: list[str]) -> None:
     for (qid, text), prob, label in zip(ids, p, y):
         if (prob >= THRESHOLD) != (label == 1):
             print(f"  {qid} p={prob:.2f} label={int(label)} {text}")
-    out = ROOT / "kb_service" / "calibration.json"
+    out = ROOT / "kb_service" / "compose" / "calibration.json"
     out.write_text(json.dumps({"features": FEATURES, "weights": weights, "threshold": THRESHOLD,
                                "fitted_on": [str(p) for p in paths], "questions": len(y)}, indent=2) + "\n")
     print(f"wrote {out}")

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(ROOT))
 
-from kb_service.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder  # noqa: E402
-from kb_service.onnx_embedder import OnnxEmbedder, export_onnx  # noqa: E402
+from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder  # noqa: E402
+from kb_service.models.onnx import OnnxEmbedder, export_onnx  # noqa: E402
 
 MAX_PASSAGES = 1200
 MIN_PASSAGE_CHARS = 40
@@ -252,13 +252,13 @@ t0 = time.perf_counter()
 sys.path.insert(0, {root!r})
 backend, model_dir = sys.argv[1], sys.argv[2]
 if backend == "torch":
-    from kb_service.embedding import SentenceTransformerEmbedder
+    from kb_service.models.sentence_transformers import SentenceTransformerEmbedder
     t_import = time.perf_counter()
     emb = SentenceTransformerEmbedder({model!r}, threads=2)
     emb._load()
 else:
     from pathlib import Path
-    from kb_service.onnx_embedder import OnnxEmbedder
+    from kb_service.models.onnx import OnnxEmbedder
     t_import = time.perf_counter()
     emb = OnnxEmbedder(Path(model_dir), name={model!r}, threads=2)
     emb._load()

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from kb_service.api.app import create_app
 from kb_service.config import Settings, load_settings
-from kb_service.index import RESERVED_KEYS, index_lock, load_index, write_index
+from kb_service.store.index import RESERVED_KEYS, index_lock, load_index, write_index
 from kb_service.kb import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ LOAD_TIMEOUT_S = 180  # an upper bound for loading the model and the index, not 
 def api_index(corpus_index_dir: Path) -> Path:
     """The session's real corpus index (conftest: KB_TEST_INDEX if set, else built once, like
     `kb ingest`), with the ONNX export that the server's default query path loads."""
-    from kb_service.index import read_manifest
+    from kb_service.store.index import read_manifest
     from kb_service.kb import ensure_onnx_export
 
     settings = load_settings()

@@ -37,8 +37,8 @@ def corpus_index_dir(tmp_path_factory) -> Path:
     """A real index of the full default corpus (built once; ~1 minute on 2 cores)."""
     if not (SHARED_CORPUS / "en").is_dir():
         pytest.skip("../shared/corpus is not beside the project")
-    from kb_service.embedding import SentenceTransformerEmbedder
-    from kb_service.ingest import ingest
+    from kb_service.models.sentence_transformers import SentenceTransformerEmbedder
+    from kb_service.ingest.pipeline import ingest
 
     root = Path(os.environ["KB_TEST_INDEX"]) if os.environ.get("KB_TEST_INDEX") else tmp_path_factory.mktemp("index")
     ingest(sources=corpus_sources(), link_depth=1, index_root=root, embedder=SentenceTransformerEmbedder())

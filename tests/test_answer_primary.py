@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kb_service.evaluation import approach_named_first
 from kb_service import answer as A
-from kb_service.lexical import analyze
+from kb_service.store.lexical import analyze
 from tests.test_answer import CART_ROW, chunk, compose, hit
 
 STEP_ONE = chunk(

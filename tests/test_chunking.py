@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb_service.chunking import chunk_document, slugify
-from kb_service.markdown import parse_markdown
+from kb_service.ingest.chunking import chunk_document, slugify
+from kb_service.ingest.markdown import parse_markdown
 from kb_service.types import CHUNK_KINDS
 
 CORPUS = Path(__file__).parents[2] / "shared/corpus"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.conversation import contextualize, is_follow_up
+from kb_service.understand.conversation import contextualize, is_follow_up
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kb_service import dense as dense_module
-from kb_service.dense import HNSW_THRESHOLD, DenseIndex
+from kb_service.store.dense import HNSW_THRESHOLD, DenseIndex
 
 
 def unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:

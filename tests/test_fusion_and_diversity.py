@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb_service.retrieval import (
+from kb_service.retrieve.hybrid import (
     FOCUS_HINT_RATIO,
     _close_item,
     best_items,

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from kb_service import index as index_module
-from kb_service.dense import DenseIndex
-from kb_service.index import (
+from kb_service.store.dense import DenseIndex
+from kb_service.store.index import (
     FORMAT_VERSION,
     IndexLoadError,
     IndexLockError,
@@ -338,7 +338,7 @@ CHILD = textwrap.dedent(
     import sys
     from pathlib import Path
     import numpy as np
-    from kb_service.index import write_index
+    from kb_service.store.index import write_index
     from kb_service.types import Chunk
 
     root = Path(sys.argv[1])
@@ -483,7 +483,7 @@ def test_index_lock_is_exclusive_and_released(root):
 
 
 def test_index_lock_excludes_another_process(root):
-    code = "import sys; from kb_service.index import index_lock\nwith index_lock(sys.argv[1]): pass"
+    code = "import sys; from kb_service.store.index import index_lock\nwith index_lock(sys.argv[1]): pass"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with index_lock(root):
         busy = subprocess.run([sys.executable, "-c", code, str(root)], env=env, capture_output=True, text=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from kb_service.config import SourceConfig
-from kb_service.corpus import page_url, scan_sources
-from kb_service.index import load_index
-from kb_service.ingest import NothingToIndex, ingest
+from kb_service.ingest.corpus import page_url, scan_sources
+from kb_service.store.index import load_index
+from kb_service.ingest.pipeline import NothingToIndex, ingest
 
 from .toy import ToyEmbedder
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.language import detect_language
+from kb_service.understand.language import detect_language
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb_service.lexical import LexicalIndex, analyze
+from kb_service.store.lexical import LexicalIndex, analyze
 
 FR_TEXTS = [
     "Une campagne orchestrée cible une audience à grande échelle.",  # 0

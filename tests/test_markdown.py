@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb_service.markdown import Link, parse_markdown, slugify
+from kb_service.ingest.markdown import Link, parse_markdown, slugify
 
 CORPUS = Path(__file__).parents[2] / "shared/corpus"
 

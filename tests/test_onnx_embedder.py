@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder
-from kb_service.onnx_embedder import (
+from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder
+from kb_service.models.onnx import (
     EXPORT_FORMAT_VERSION,
     EXPORT_INFO_FILE,
     MODEL_FILE,
@@ -81,7 +81,7 @@ def test_an_export_in_an_older_format_beside_the_index_is_made_again(tmp_path, m
     from kb_service import kb as kb_module
 
     exports = []
-    monkeypatch.setattr("kb_service.export_cache.export_into", lambda model, target, quantize: exports.append(target))
+    monkeypatch.setattr("kb_service.models.export_cache.export_into", lambda model, target, quantize: exports.append(target))
     target = kb_module.onnx_model_dir(tmp_path, DEFAULT_MODEL, "int8")
     target.mkdir(parents=True)
     (target / MODEL_FILE).write_bytes(b"old")
@@ -168,7 +168,7 @@ def test_serving_never_imports_torch(fp32_dir):
         f"""
         import sys
         from pathlib import Path
-        import kb_service.onnx_embedder as m
+        import kb_service.models.onnx as m
         e = m.OnnxEmbedder(Path({str(fp32_dir)!r}), name="all-MiniLM-L6-v2")
         v = e.encode(["Comment publier un parcours ?"])
         assert v.shape == (1, 384), v.shape

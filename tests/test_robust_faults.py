@@ -29,13 +29,13 @@ import pytest
 
 from kb_service import index as index_module
 from kb_service.config import SourceConfig
-from kb_service.index import (
+from kb_service.store.index import (
     BUILDS_DIR,
     CURRENT_NAME,
     IndexWriteError,
     load_index,
 )
-from kb_service.ingest import ingest
+from kb_service.ingest.pipeline import ingest
 from kb_service.kb import KnowledgeBase
 
 pytest.register_assert_rewrite("tests.api_fixtures")

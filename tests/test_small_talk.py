@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.small_talk import is_small_talk, without_greeting
+from kb_service.understand.small_talk import is_small_talk, without_greeting
 
 
 @pytest.mark.parametrize("turn", ["thanks!", "Thank you!!", "ok", "OK cool", "hey",

@@ -1,7 +1,7 @@
 """Lexical query expansion with marketing vocabulary."""
 
-from kb_service.lexical import analyze
-from kb_service.synonyms import (
+from kb_service.store.lexical import analyze
+from kb_service.understand.vocabulary import (
     CALENDAR_WORDS,
     EVERYDAY_NAMES,
     known_through_groups,

@@ -13,9 +13,9 @@ import pytest
 
 from kb_service import retrieval
 from kb_service.config import SourceConfig
-from kb_service.index import load_index
-from kb_service.ingest import ingest
-from kb_service.retrieval import HybridRetriever
+from kb_service.store.index import load_index
+from kb_service.ingest.pipeline import ingest
+from kb_service.retrieve.hybrid import HybridRetriever
 
 from .toy import ToyEmbedder
 

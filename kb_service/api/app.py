@@ -17,14 +17,14 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
-from ..config import Settings, load_settings
-from ..kb import KnowledgeBase
+from kb_service.config import Settings, load_settings
+from kb_service.kb import KnowledgeBase
 from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
-from .deps import Service
-from .errors import install_error_handlers
-from .fast_path import QueryFastPath
-from .security import RequestContext, RequestLimits
-from .streaming import FastJSONResponse
+from kb_service.api.deps import Service
+from kb_service.api.errors import install_error_handlers
+from kb_service.api.fast_path import QueryFastPath
+from kb_service.api.security import RequestContext, RequestLimits
+from kb_service.api.streaming import FastJSONResponse
 
 API_VERSION = "1.0.0"
 

@@ -20,13 +20,13 @@ from typing import Annotated, Any, Callable, TypeVar
 import anyio
 from fastapi import Depends, Request
 
-from ..config import Settings
-from ..index import IndexLoadError, read_manifest
-from ..kb import KnowledgeBase
-from .errors import ApiError
-from .metrics import Metrics
-from .security import RateLimiter
-from .workers import ReloadBroadcast, run_dir
+from kb_service.config import Settings
+from kb_service.store.index import IndexLoadError, read_manifest
+from kb_service.kb import KnowledgeBase
+from kb_service.api.errors import ApiError
+from kb_service.api.metrics import Metrics
+from kb_service.api.security import RateLimiter
+from kb_service.api.workers import ReloadBroadcast, run_dir
 
 log = logging.getLogger("kb_service.api")
 T = TypeVar("T")

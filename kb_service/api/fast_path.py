@@ -20,11 +20,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .deps import Service, current_serving
-from .errors import REQUEST_ID_KEY, ApiError
-from .routes_query import ask_content, search_content
-from .schemas import AskRequest, SearchRequest
-from .security import check_client, replay_body, send_error
+from kb_service.api.deps import Service, current_serving
+from kb_service.api.errors import REQUEST_ID_KEY, ApiError
+from kb_service.api.routes_query import ask_content, search_content
+from kb_service.api.schemas import AskRequest, SearchRequest
+from kb_service.api.security import check_client, replay_body, send_error
 
 Content = Callable[[Request, Service, Any, Any], Awaitable[dict[str, Any]]]
 _HANDLERS: dict[str, tuple[type[BaseModel], Content]] = {

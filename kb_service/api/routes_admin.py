@@ -8,13 +8,13 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
-from ..index import IndexLoadError
-from .deps import ServiceDep, log
-from .errors import ApiError
-from .metrics import CONTENT_TYPE
-from .schemas import ReloadPublic, StatusPublic, error_responses
-from .security import require_admin
-from .streaming import FastJSONResponse
+from kb_service.store.index import IndexLoadError
+from kb_service.api.deps import ServiceDep, log
+from kb_service.api.errors import ApiError
+from kb_service.api.metrics import CONTENT_TYPE
+from kb_service.api.schemas import ReloadPublic, StatusPublic, error_responses
+from kb_service.api.security import require_admin
+from kb_service.api.streaming import FastJSONResponse
 
 router = APIRouter(tags=["operations"])
 

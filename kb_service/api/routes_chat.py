@@ -7,15 +7,15 @@ from typing import Sequence
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from ..config import Settings
-from ..types import Answer
-from ..views import answer_view
-from .deps import Service, ServiceDep, ServingDep, note_question, run_cpu
-from .errors import ApiError
-from .routes_query import check_length
-from .schemas import AnswerPublic, ChatRequest, error_responses
-from .security import require_client
-from .streaming import FastJSONResponse, event_stream, sse_event, word_groups
+from kb_service.config import Settings
+from kb_service.types import Answer
+from kb_service.views import answer_view
+from kb_service.api.deps import Service, ServiceDep, ServingDep, note_question, run_cpu
+from kb_service.api.errors import ApiError
+from kb_service.api.routes_query import check_length
+from kb_service.api.schemas import AnswerPublic, ChatRequest, error_responses
+from kb_service.api.security import require_client
+from kb_service.api.streaming import FastJSONResponse, event_stream, sse_event, word_groups
 
 router = APIRouter(prefix="/v1", tags=["chat"], dependencies=[Depends(require_client)])
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ..types import LANGUAGES
-from .deps import ServiceDep, ServingDep, run_cpu
-from .errors import ApiError
-from .schemas import DocumentsPublic, IndexInfoPublic, OutlinePublic, error_responses
-from .security import require_client
-from .streaming import FastJSONResponse
+from kb_service.types import LANGUAGES
+from kb_service.api.deps import ServiceDep, ServingDep, run_cpu
+from kb_service.api.errors import ApiError
+from kb_service.api.schemas import DocumentsPublic, IndexInfoPublic, OutlinePublic, error_responses
+from kb_service.api.security import require_client
+from kb_service.api.streaming import FastJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["documents"], dependencies=[Depends(require_client)])
 

@@ -14,14 +14,14 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from ..types import Answer
-from ..views import where, answer_view
-from .deps import ServiceDep, ServingDep
-from .errors import ApiError
-from .routes_chat import answer_conversation, checked_conversation
-from .schemas import ChatCompletionPublic, ChatCompletionRequest, ModelListPublic, ModelPublic, error_responses
-from .security import require_client
-from .streaming import FastJSONResponse, event_stream, sse_data, word_groups
+from kb_service.types import Answer
+from kb_service.views import where, answer_view
+from kb_service.api.deps import ServiceDep, ServingDep
+from kb_service.api.errors import ApiError
+from kb_service.api.routes_chat import answer_conversation, checked_conversation
+from kb_service.api.schemas import ChatCompletionPublic, ChatCompletionRequest, ModelListPublic, ModelPublic, error_responses
+from kb_service.api.security import require_client
+from kb_service.api.streaming import FastJSONResponse, event_stream, sse_data, word_groups
 
 router = APIRouter(prefix="/v1", tags=["openai"], dependencies=[Depends(require_client)])
 

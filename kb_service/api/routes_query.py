@@ -10,12 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ..views import answer_view, hit_view
-from .deps import Service, Serving, ServiceDep, ServingDep, note_question, run_cpu
-from .errors import ApiError
-from .schemas import AnswerPublic, AskRequest, SearchPublic, SearchRequest, error_responses
-from .security import require_client
-from .streaming import FastJSONResponse
+from kb_service.views import answer_view, hit_view
+from kb_service.api.deps import Service, Serving, ServiceDep, ServingDep, note_question, run_cpu
+from kb_service.api.errors import ApiError
+from kb_service.api.schemas import AnswerPublic, AskRequest, SearchPublic, SearchRequest, error_responses
+from kb_service.api.security import require_client
+from kb_service.api.streaming import FastJSONResponse
 
 router = APIRouter(prefix="/v1", tags=["query"], dependencies=[Depends(require_client)])
 

@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import REQUEST_ID_KEY, ApiError, error_body
+from kb_service.api.errors import REQUEST_ID_KEY, ApiError, error_body
 
 access_log = logging.getLogger("kb_service.api.access")
 log = logging.getLogger("kb_service.api")

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .workers import prepare_run_dir
+from kb_service.api.workers import prepare_run_dir
 
 MAX_RESTARTS = 5
 STOP_TIMEOUT_S = 30.0

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from kb_service.markdown import Block, ParsedDocument, slugify  # noqa: F401 - slugify is public here
+from kb_service.ingest.markdown import Block, ParsedDocument, slugify  # noqa: F401 - slugify is public here
 from kb_service.types import ChunkDraft, DocumentMeta
 
 __all__ = ["chunk_document", "slugify"]

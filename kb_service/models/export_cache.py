@@ -16,8 +16,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .embedding import resolve_model_path
-from .onnx_embedder import (
+from kb_service.models.sentence_transformers import resolve_model_path
+from kb_service.models.onnx import (
     EXPORT_FORMAT_VERSION,
     EXPORT_INFO_FILE,
     MODEL_FILE,

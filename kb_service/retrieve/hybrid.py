@@ -14,11 +14,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .dense import SUBSET_EXACT_MAX
-from .index import LoadedIndex
-from .lexical import analyze
-from .synonyms import known_through_groups, rare_group_stems, related_words_by_familiarity
-from .types import LANGUAGES, Hit
+from kb_service.store.dense import SUBSET_EXACT_MAX
+from kb_service.store.index import LoadedIndex
+from kb_service.store.lexical import analyze
+from kb_service.understand.vocabulary import known_through_groups, rare_group_stems, related_words_by_familiarity
+from kb_service.types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
 CANDIDATES = 40  # per retriever; the corpus is small, so this covers every plausible chunk

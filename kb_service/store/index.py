@@ -36,8 +36,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from kb_service.dense import DenseIndex
-from kb_service.lexical import LexicalIndex
+from kb_service.store.dense import DenseIndex
+from kb_service.store.lexical import LexicalIndex
 from kb_service.types import Chunk
 
 FORMAT_VERSION = 1

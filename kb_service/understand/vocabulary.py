@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .lexical import analyze
+from kb_service.store.lexical import analyze
 
 GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
     "en": (

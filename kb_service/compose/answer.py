@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Sequence
 
-from .synonyms import related_words
-from .types import Citation, Hit
+from kb_service.understand.vocabulary import related_words
+from kb_service.types import Citation, Hit
 
 Analyzer = Callable[[str, str], list[str]]
 TermWeight = Callable[[str], float]  # an analysed word -> how telling it is

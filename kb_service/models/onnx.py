@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from kb_service.embedding import resolve_model_path
+from kb_service.models.sentence_transformers import resolve_model_path
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -271,7 +271,7 @@ def read_export_info(model_dir: Path) -> dict:
     if missing:
         raise OnnxModelError(
             f"{model_dir} is not a complete ONNX model folder (missing {', '.join(missing)}); "
-            "create it with kb_service.onnx_embedder.export_onnx"
+            "create it with kb_service.models.onnx.export_onnx"
         )
     info = json.loads(info_path.read_text(encoding="utf-8"))
     if info.get("format_version") != EXPORT_FORMAT_VERSION:

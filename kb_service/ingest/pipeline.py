@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from .chunking import chunk_document
-from .config import SourceConfig
-from .corpus import CorpusScan, SourceDocument, page_url, scan_sources, translation_pairs
-from .embedding import Embedder
-from .index import FORMAT_VERSION, IndexLoadError, index_lock, load_index, read_manifest, write_index
-from .types import Chunk
+from kb_service.ingest.chunking import chunk_document
+from kb_service.config import SourceConfig
+from kb_service.ingest.corpus import CorpusScan, SourceDocument, page_url, scan_sources, translation_pairs
+from kb_service.models.sentence_transformers import Embedder
+from kb_service.store.index import FORMAT_VERSION, IndexLoadError, index_lock, load_index, read_manifest, write_index
+from kb_service.types import Chunk
 
 # Progress callback: (done, total) chunks embedded so far.
 Progress = Callable[[int, int], None]

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .config import SourceConfig
-from .markdown import ParsedDocument, parse_markdown
+from kb_service.config import SourceConfig
+from kb_service.ingest.markdown import ParsedDocument, parse_markdown
 
 PAGE_PREFIX = "help/using/"
 
