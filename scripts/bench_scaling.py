@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kb_service import dense as dense_module  # noqa: E402
+from kb_service.store import dense as dense_module  # noqa: E402
 from kb_service.store.dense import DenseIndex  # noqa: E402
 
 JSON_PATH = REPO / "bench" / "scaling.json"

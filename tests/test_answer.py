@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb_service import answer as A
+from kb_service.compose import answer as A
 from kb_service.evaluation import approach_named_first
 from kb_service.store.lexical import analyze
 from kb_service.types import Chunk, Hit

@@ -4,7 +4,7 @@ another need. Hand-made hits in the shape of the comparison guide's chunks."""
 from __future__ import annotations
 
 from kb_service.evaluation import approach_named_first
-from kb_service import answer as A
+from kb_service.compose import answer as A
 from kb_service.store.lexical import analyze
 from tests.test_answer import CART_ROW, chunk, compose, hit
 

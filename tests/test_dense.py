@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb_service import dense as dense_module
+from kb_service.store import dense as dense_module
 from kb_service.store.dense import HNSW_THRESHOLD, DenseIndex
 
 

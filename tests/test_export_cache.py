@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kb_service import export_cache
+from kb_service.models import export_cache
 from kb_service.models.sentence_transformers import DEFAULT_MODEL
 from kb_service.models.onnx import EXPORT_INFO_FILE, MODEL_FILE, OnnxEmbedder, file_sha256
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service import index as index_module
+from kb_service.store import index as index_module
 from kb_service.store.dense import DenseIndex
 from kb_service.store.index import (
     FORMAT_VERSION,

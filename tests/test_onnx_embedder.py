@@ -200,7 +200,7 @@ def test_bf16_chunk_embeddings_stay_within_rounding_of_fp32(reference):
 
 
 def test_ingest_precision_resolves_auto_from_the_cpu_flags(tmp_path, monkeypatch):
-    from kb_service import embedding
+    from kb_service.models import sentence_transformers as embedding
 
     with_bf16, without = tmp_path / "with", tmp_path / "without"
     with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 avx512_vnni\n")

@@ -27,7 +27,7 @@ from typing import Callable
 import httpx
 import pytest
 
-from kb_service import index as index_module
+from kb_service.store import index as index_module
 from kb_service.config import SourceConfig
 from kb_service.store.index import (
     BUILDS_DIR,

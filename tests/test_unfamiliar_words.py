@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kb_service import retrieval
+from kb_service.retrieve import hybrid as retrieval
 from kb_service.config import SourceConfig
 from kb_service.store.index import load_index
 from kb_service.ingest.pipeline import ingest
