@@ -245,26 +245,42 @@ def ask(
 
 @app.command(name="eval")
 def eval_(
-    file: Path = typer.Argument(..., help="Questions in the ../shared/eval JSONL format."),
+    files: list[Path] = typer.Argument(..., help="Question sets in the ../shared/eval JSONL format: single questions and conversations."),
     as_json: bool = JsonOption,
+    failures: Optional[bool] = typer.Option(
+        None, "--failures/--no-failures",
+        help="List the failed questions and conversations (default: listed, except for a held-out "
+             "set, a file whose name contains 'fresh2', which is scored without its failures being read).",
+    ),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="weighted (default) or rrf, for comparisons."),
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
 ) -> None:
-    """Score retrieval and answers on a question set."""
-    from kb_service.evaluation import evaluate, format_report, load_questions
+    """Score retrieval, answers, conversations and intents on question sets (one report per file)."""
+    from kb_service.evaluation import evaluate, format_report, lists_failures_by_default, load_questions, without_failures
 
-    try:
-        questions = load_questions(file)
-    except (OSError, ValueError) as exc:
-        _fail(str(exc))
+    sets = []
+    for file in files:
+        try:
+            sets.append((file, load_questions(file)))
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
     if fusion not in (None, "weighted", "rrf"):
         _fail(f"--fusion must be 'weighted' or 'rrf', got {fusion!r}")
     kb = _load_kb(config, index)
     if fusion:
         kb.retriever.fusion = fusion
-    report = evaluate(kb, questions)
-    typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report, str(file)))
+    reports = {}
+    for file, questions in sets:
+        report = evaluate(kb, questions)
+        listed = lists_failures_by_default(file) if failures is None else failures
+        reports[str(file)] = report if listed else without_failures(report)
+    if as_json:
+        # One file: its report, as always; several: {"files": {file: report}}.
+        data = next(iter(reports.values())) if len(reports) == 1 else {"files": reports}
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        typer.echo("\n\n".join(format_report(report, name) for name, report in reports.items()))
 
 
 @app.command()
