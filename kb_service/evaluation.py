@@ -326,6 +326,7 @@ def evaluate(kb, questions: list[dict[str, Any]]) -> dict[str, Any]:
     singles: list[QuestionResult] = []
     conversations: list[ConversationResult] = []
     intents: list[tuple[str, str | None]] = []
+    intent_langs: list[str] = []
     can_understand = getattr(kb, "understand", None) is not None
     for item in questions:
         if is_conversation(item):
@@ -335,12 +336,11 @@ def evaluate(kb, questions: list[dict[str, Any]]) -> dict[str, Any]:
             hits = [hit_view(h) for h in kb.search(item["question"], k=10).hits]
             result = judge(item, hits, answer_view(kb.ask(item["question"])))
             singles.append(result)
-        if item.get("intent") and can_understand:
-            predicted = predicted_intent(kb, item)
+        if item.get("intent"):
+            predicted = predicted_intent(kb, item) if can_understand else None
             intents.append((item["intent"], predicted))
+            intent_langs.append(item["lang"])
             result.failures += intent_failure(item["intent"], predicted)
-        elif item.get("intent"):
-            intents.append((item["intent"], None))
     report: dict[str, Any] = {
         "overall": summarize(singles),
         "by_lang": _by_lang(singles, summarize),
@@ -355,6 +355,10 @@ def evaluate(kb, questions: list[dict[str, Any]]) -> dict[str, Any]:
             ],
         },
         "intent": summarize_intents(intents, available=can_understand),
+    }
+    report["intent"]["by_lang"] = {
+        lang: summarize_intents([p for p, l in zip(intents, intent_langs) if l == lang], available=can_understand)["accuracy"]
+        for lang in sorted(set(intent_langs))
     }
     return report
 
@@ -411,7 +415,7 @@ def _metric_table(section: dict[str, Any], labels: list[tuple[str, str]]) -> lis
 def _failure_lines(section: dict[str, Any]) -> list[str]:
     if section.get("failures") is None:
         count = section.get("failures_hidden", 0)
-        return ["", f"Failures: {count}, not listed (held-out set; --failures lists them)."] if count else []
+        return ["", f"Failures: {count}, not listed (--failures lists them)."] if count else []
     if not section["failures"]:
         return []
     lines = ["", f"Failures ({len(section['failures'])}):"]
@@ -435,7 +439,9 @@ def format_intents(intent: dict[str, Any]) -> list[str]:
     if not intent["available"]:
         return [f"Intent accuracy: n/a ({intent['labelled']} labelled; this kb assigns no intent)"]
     predicted = sorted({p for row in intent["confusion"].values() for p in row})
-    lines = [f"Intent accuracy: {_cell(intent['accuracy'])} over {intent['labelled']} labelled", "",
+    by_lang = ", ".join(f"{lang} {_cell(value)}" for lang, value in intent.get("by_lang", {}).items())
+    lines = [f"Intent accuracy: {_cell(intent['accuracy'])} over {intent['labelled']} labelled"
+             + (f" ({by_lang})" if by_lang else ""), "",
              "| gold \\ predicted | " + " | ".join(predicted) + " |", "|---|" + "---|" * len(predicted)]
     for gold, row in intent["confusion"].items():
         lines.append(f"| {gold} | " + " | ".join(str(row.get(p, 0)) for p in predicted) + " |")
@@ -444,9 +450,10 @@ def format_intents(intent: dict[str, Any]) -> list[str]:
 
 def format_report(report: dict[str, Any], name: str = "") -> str:
     overall, conv = report["overall"], report["conversations"]["overall"]
-    lines = [f"Evaluation{f' of {name}' if name else ''}: {overall['questions']} questions "
-             f"({overall['out_of_scope']} out of scope)"
-             + (f", {conv['conversations']} conversations ({conv['out_of_scope']} out of scope)" if conv["conversations"] else "")]
+    parts = [f"{overall['questions']} questions ({overall['out_of_scope']} out of scope)"] if overall["questions"] else []
+    if conv["conversations"] or not parts:
+        parts.append(f"{conv['conversations']} conversations ({conv['out_of_scope']} out of scope)")
+    lines = [f"Evaluation{f' of {name}' if name else ''}: " + ", ".join(parts)]
     if overall["questions"]:
         lines += ["", *_metric_table(report, METRIC_LABELS), *_failure_lines(report)]
     if conv["conversations"]:

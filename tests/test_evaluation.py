@@ -275,3 +275,31 @@ def test_a_grading_summary_counts_by_grade_set_language_and_cause(tmp_path):
     grades.write_text(json.dumps({"item": 9, "grade": "A"}) + "\n")
     with pytest.raises(summary_script.GradeError, match=r"items \[9\] are graded but not in the key"):
         summary_script.summarize_grades(summary_script.read_grades(grades), summary_script.read_key(key))
+
+
+def test_kb_eval_reports_several_files_and_hides_a_held_out_sets_failures(corpus_index_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def kb_eval(*args):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "KB_INDEX": str(corpus_index_dir)}
+        done = subprocess.run([sys.executable, "-m", "kb_service.cli", "eval", *args], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    # an answerable conversation whose gold no passage can meet, so that it always fails
+    failing = dict(TINY_SET[1], relevant=[{"path": "nowhere.md", "evidence": ["never"]}])
+    held_out, visible = tmp_path / "fresh2-copy.jsonl", tmp_path / "visible.jsonl"
+    for path in (held_out, visible):
+        path.write_text(json.dumps(TINY_SET[0]) + "\n" + json.dumps(failing) + "\n")
+    both = json.loads(kb_eval("--json", str(held_out), str(visible)))["files"]
+    assert both[str(held_out)]["conversations"]["failures"] is None and both[str(held_out)]["conversations"]["failures_hidden"] == 1
+    assert [f["id"] for f in both[str(visible)]["conversations"]["failures"]] == ["t2"]
+    assert "- t2 [en]" in kb_eval("--failures", str(held_out))
+    text = kb_eval("--no-failures", str(visible))
+    assert "- t2 [en]" not in text and "Failures: 1, not listed" in text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"lang": "en", "prompt": "?"}) + "\n")
+    refused = subprocess.run([sys.executable, "-m", "kb_service.cli", "eval", str(bad)], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "bad.jsonl:1: each line needs 'question'" in refused.stderr and "Traceback" not in refused.stderr
