@@ -4,7 +4,8 @@
     python scripts/grading_summary.py GRADES.jsonl KEY.jsonl [--json]
 
 GRADES.jsonl: one `{"item": n, "grade": "A|B|C|D", "cause": "…"}` line per graded item
-(the cause is for non-A grades, one of the rubric's causes; "other: a note" is accepted).
+(the cause is for non-A grades, one of the rubric's causes; "other: a note" is accepted;
+a line left with an empty grade, as in the pack's grades-template.jsonl, counts as ungraded).
 KEY.jsonl: the key written beside the pack by scripts/grading_pack.py. Needs only the
 standard library.
 """
@@ -51,7 +52,9 @@ def read_grades(path: Path) -> dict[int, dict[str, Any]]:
         where = f"{path}:{number}"
         if not isinstance(line, dict) or not isinstance(line.get("item"), int):
             raise GradeError(f"{where}: each line needs an integer 'item'")
-        grade = str(line.get("grade", "")).strip().upper()
+        grade = str(line.get("grade") or "").strip().upper()
+        if not grade:
+            continue  # a line of the template not graded yet
         if grade not in GRADES:
             raise GradeError(f"{where}: grade must be one of A, B, C, D, got {line.get('grade')!r}")
         if line["item"] in grades:
