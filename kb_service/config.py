@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     # answer 504 early: an answer, once started, is given (they take milliseconds).
     worker_threads: int | None = Field(None, ge=0, le=64)
 
+    # What is specific to one product's docs (the options its comparison guide compares, a
+    # vocabulary, a fitted calibration): a bundled profile name ("journey-optimizer"), a
+    # folder holding profile.toml, or "" for none: kb then answers from any documentation
+    # and names no option. kb.toml sets the Journey Optimizer profile.
+    profile: str = ""
+
     # Remote mode for the CLI
     url: str | None = None
 
@@ -171,4 +177,7 @@ def _resolve_paths(settings: Settings, base: Path, from_file: bool) -> Settings:
         s.model_copy(update={"root": s.root if s.root.is_absolute() else (base / s.root)})
         for s in settings.sources
     ]
-    return settings.model_copy(update={"index": index.resolve(), "sources": sources})
+    profile = settings.profile
+    if profile and ("/" in profile or profile.startswith(".")) and not Path(profile).is_absolute():
+        profile = str((base / profile).resolve())  # a profile folder, relative to the file
+    return settings.model_copy(update={"index": index.resolve(), "sources": sources, "profile": profile})

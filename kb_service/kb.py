@@ -1,5 +1,11 @@
 """KnowledgeBase: the one public entry point. The CLI, the API and the evaluation call it.
 
+A question goes through four stages, each a module with one job, data passed forward only:
+understand (QueryAnalysis: language, intent, options, subject, conversation topic) ->
+retrieve (dense + lexical candidates, fused) -> assess (is it answerable?) -> compose
+(whole units, choice by evidence, citations). This class only wires them and owns the
+loaded index, the query embedder and the profile.
+
 Construction is cheap; ``load()`` reads and verifies the index and prepares the query
 embedder; ``warm_up()`` runs one query so the first user does not pay for lazy loading.
 """
@@ -15,28 +21,41 @@ from typing import Sequence
 
 import numpy as np
 
-from kb_service.compose import answer as answering
-from kb_service.understand.conversation import contextualize
-from kb_service.store.index import LoadedIndex, load_index
-from kb_service.understand.language import language_scores
-from kb_service.store.lexical import analyze
+from kb_service.assess import answerability
+from kb_service.compose.answer import abstention_text, compose
+from kb_service.compose.choice import NEAREST_UNITS, Candidate
+from kb_service.compose.passages import Passage
+from kb_service.compose.stance import (
+    is_check_row,
+    is_comparison_material,
+    matrix_columns,
+    section_options,
+    unit_stances,
+)
+from kb_service.profiles import load_profile
 from kb_service.retrieve.hybrid import HybridRetriever, RetrievalResult
-from kb_service.understand.small_talk import is_small_talk, without_greeting
-from kb_service.types import Answer, Hit
+from kb_service.store.index import IndexLoadError, LoadedIndex, load_index
+from kb_service.store.lexical import analyze
+from kb_service.text.options import OptionCatalog
+from kb_service.types import Answer, Hit, Profile, QueryAnalysis
+from kb_service.understand.analysis import Understander
+from kb_service.understand.vocabulary import Vocabulary
 
 ONNX_DIR = "onnx"
-# For "which approach?" questions, chunks that recommend an approach (decision rows, use
-# cases) are preferred by this factor over chunks that merely mention one. Chosen on our own
-# questions; see README "Retrieval choices".
+# For choice questions, chunks that speak for an option (decision rows, use cases) are
+# preferred by this factor over chunks that merely mention one (measured on our own
+# questions: approach accuracy 0.746 -> 0.810 at 1.25; docs/measurements.md).
 RECOMMENDING_BOOST = 1.25
-# For yes/no capability questions ("can journeys be triggered by an API call?"), rows of the
-# feature-availability matrices (✅/❌ per approach) are preferred by this factor.
+# For yes/no questions, rows of the feature-availability matrices (✅/❌ per option) are
+# preferred by this factor.
 CAPABILITY_BOOST = 1.25
-# Below this lingua confidence a question is too short to tell English from French by its
-# letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
-AMBIGUOUS_LANGUAGE = 0.9
-# Confidence given to an answer whose hits lack what the question asks for (a price, a figure).
-MISSING_ANSWER_CONFIDENCE = 0.2
+# A follow-up's question vector leans this much toward the earlier turn's (then normalised):
+# enough to keep the topic, not enough to answer the earlier question again.
+CONTEXT_VECTOR_WEIGHT = 0.5
+# How many of an option's own units, closest to the question, say what the option is about
+# when passages speak only of a group of options (compose.choice).
+PROTOTYPE_UNITS = 3
+RETRIEVE_AT_LEAST = 8  # the composer and the vote read this far down the ranking
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,7 @@ class KnowledgeBase:
         fusion: str = "weighted",
         embedder=None,
         expected_model: str | None = None,
+        profile: Profile | str | None = None,
     ) -> None:
         self.index_root = Path(index_root)
         self.expected_model = expected_model
@@ -121,12 +141,20 @@ class KnowledgeBase:
         self.onnx_quantize = onnx_quantize
         self.threads = threads
         self.fusion = fusion
+        self.profile = load_profile(profile) if isinstance(profile, (str, Path)) else profile
+        self.catalog = OptionCatalog(self.profile)
         self._embedder = embedder
         self._index: LoadedIndex | None = None
         self._retriever: HybridRetriever | None = None
+        self._understander: Understander | None = None
         self._cache = _QuestionCache()
-        self._recommending: dict[str, float] = {}
-        self._capability_rows: dict[str, float] = {}
+        self._stances: dict[str, tuple] = {}
+        self._matrix: dict[str, dict[int, str]] = {}
+        self._speaking: dict[str, float] = {}
+        self._check_rows: dict[str, float] = {}
+        self._option_units: dict[str, np.ndarray] = {}
+        self._twins: dict[tuple[str, str, str], list[int]] = {}
+        self._comparison_units: dict[str, tuple[np.ndarray, list[tuple[int, int]]]] = {}
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "KnowledgeBase":
@@ -136,6 +164,7 @@ class KnowledgeBase:
             onnx_quantize=settings.onnx_quantize,
             threads=settings.threads,
             expected_model=settings.model,
+            profile=settings.profile or None,
         )
         options.update(overrides)
         return cls(settings.index, **options)
@@ -146,21 +175,64 @@ class KnowledgeBase:
         """Read and verify the index; raise IndexLoadError with a fix when it is unusable."""
         index = load_index(self.index_root, expected_model=self.expected_model, verify=True)
         self._index = index
-        self._retriever = HybridRetriever(index, fusion=self.fusion)
-        self._recommending = {c.chunk_id: RECOMMENDING_BOOST for c in index.chunks if answering.is_recommending(c)}
-        self._capability_rows = {c.chunk_id: CAPABILITY_BOOST for c in index.chunks if answering.is_check_row(c)}
+        vocabulary = Vocabulary(self.profile.vocabulary if self.profile else None)
+        retriever = HybridRetriever(index, fusion=self.fusion, vocabulary=vocabulary)
+        self._retriever = retriever
+        self._understander = Understander(
+            self.catalog,
+            coverage=retriever.coverage,
+            specificity=lambda term, lang: retriever.term_weight(lang)(term),
+            languages=retriever.languages(),
+        )
+        self._read_structure(index)
         if self._embedder is None:
             self._embedder = make_query_embedder(
                 self.index_root, index.manifest["model"], self.query_backend, self.threads, self.onnx_quantize
             )
         elif getattr(self._embedder, "name", None) != index.manifest.get("model"):
-            from kb_service.store.index import IndexLoadError
-
             raise IndexLoadError(
                 f"index at {self.index_root} was built with model {index.manifest.get('model')!r}, "
                 f"the query embedder is {getattr(self._embedder, 'name', '?')!r}: run `kb ingest` to rebuild"
             )
         return self
+
+    def _read_structure(self, index: LoadedIndex) -> None:
+        """Once per load: which option each unit speaks for, comparison-matrix columns, and the
+        rows that pair each chunk with its twin in the other language."""
+        pages = self.profile.comparison_pages if self.profile else ()
+        sections = section_options(index.chunks, self.catalog) if self.catalog else {}
+        option_rows: dict[str, list[np.ndarray]] = {}
+        for row, chunk in enumerate(index.chunks):
+            comparison = is_comparison_material(
+                chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())
+            )
+            stances = unit_stances(chunk, self.catalog, comparison)
+            if [s.unit.text for s in stances] != list(chunk.units):
+                raise IndexLoadError(
+                    f"the index at {self.index_root} was chunked by another version of kb: run `kb ingest` to rebuild"
+                )
+            self._stances[chunk.chunk_id] = stances
+            columns = matrix_columns(chunk, self.catalog) if comparison else {}
+            if columns:
+                self._matrix[chunk.chunk_id] = columns
+            if any(s.option for s in stances):
+                self._speaking[chunk.chunk_id] = RECOMMENDING_BOOST
+                vectors = index.units_of(chunk.chunk_id)
+                for stance, vector in zip(stances, vectors):
+                    if stance.option:
+                        option_rows.setdefault(stance.option, []).append(vector)
+            if is_check_row(chunk):
+                self._check_rows[chunk.chunk_id] = CAPABILITY_BOOST
+            self._twins.setdefault((chunk.lang, chunk.path, chunk.anchor), []).append(row)
+        self._option_units = {option: np.stack(rows) for option, rows in option_rows.items()}
+        # Every unit that speaks for an option, per language, for choice questions.
+        self._comparison_units = {}
+        for lang in {c.lang for c in index.chunks}:
+            refs = [(row, u) for row, chunk in enumerate(index.chunks) if chunk.lang == lang
+                    for u, stance in enumerate(self._stances[chunk.chunk_id]) if stance.option]
+            if refs:
+                vectors = np.stack([index.units_of(index.chunks[row].chunk_id)[u] for row, u in refs])
+                self._comparison_units[lang] = (vectors, refs)
 
     def warm_up(self) -> None:
         self.ask("which approach for cart abandonment?")
@@ -185,7 +257,14 @@ class KnowledgeBase:
         assert self._retriever is not None
         return self._retriever
 
-    # ---- queries -----------------------------------------------------------------------
+    # ---- understand --------------------------------------------------------------------
+
+    def understand(self, question: str, *, lang: str | None = None, history: Sequence[str] = ()) -> QueryAnalysis:
+        """What kb makes of ``question`` (after the earlier user turns ``history``)."""
+        if self._understander is None:
+            self.load()
+        assert self._understander is not None
+        return self._understander.analyze(question, lang=lang, history=history)
 
     def embed_query(self, text: str) -> np.ndarray:
         key = " ".join(text.split())
@@ -195,47 +274,91 @@ class KnowledgeBase:
             self._cache.put(key, vector)
         return vector
 
-    def _language(self, text: str, lang: str | None) -> str:
-        """The explicit language, else the detected one; on a short, ambiguous question
-        ("cart abandonment") the language whose docs know more of its words."""
-        if lang:
-            return lang
-        scores = language_scores(text)
-        if not scores:
-            return "en"
-        best = max(scores, key=scores.get)
-        if scores[best] >= AMBIGUOUS_LANGUAGE:
-            return best
-        coverage = {code: self.retriever.coverage(text, code) for code in scores}
-        top = max(coverage.values())
-        return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
+    def _query_vector(self, analysis: QueryAnalysis) -> np.ndarray:
+        vector = self.embed_query(analysis.query)
+        if not analysis.context:
+            return vector
+        mixed = vector + CONTEXT_VECTOR_WEIGHT * self.embed_query(analysis.context)
+        return (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
 
-    def _retrieve(self, query: str, *, k: int, lang: str | None, path_prefix: str | None) -> RetrievalResult:
+    # ---- retrieve ----------------------------------------------------------------------
+
+    def _retrieve(self, analysis: QueryAnalysis, *, lang: str, k: int, path_prefix: str | None,
+                  strict_lang: bool) -> RetrievalResult:
         retriever = self.retriever  # one index for the whole request, even across a reload
-        boost = self._boost_for(query)
+        boost: dict[str, float] = {}
+        if analysis.intent == "choose":
+            boost.update(self._speaking)
+        if analysis.intent == "can":
+            boost.update(self._check_rows)
         return retriever.retrieve(
-            query,
-            self.embed_query(query),
-            lang=self._language(query, lang),
+            analysis.query,
+            self._query_vector(analysis),
+            lang=lang,
             k=k,
             path_prefix=path_prefix,
-            strict_lang=lang is not None,
-            boost=boost,
+            strict_lang=strict_lang,
+            boost=boost or None,
+            context=analysis.context or None,
         )
-
-    def _boost_for(self, query: str) -> dict[str, float] | None:
-        """Chunk preferences implied by the kind of question (see answer.is_*_question)."""
-        boost: dict[str, float] = {}
-        if answering.is_approach_question(query):
-            boost.update(self._recommending)
-        if answering.is_capability_question(query):
-            boost.update(self._capability_rows)
-        return boost or None
 
     def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:
         started = time.perf_counter()
-        result = self._retrieve(without_greeting(query), k=k, lang=lang, path_prefix=path_prefix)
+        analysis = self.understand(query, lang=lang)
+        result = self._retrieve(analysis, lang=lang or analysis.lang, k=k, path_prefix=path_prefix,
+                                strict_lang=lang is not None)
         return SearchResult(hits=result.hits, lang=result.lang, took_ms=(time.perf_counter() - started) * 1000)
+
+    def retrieve_for(self, question: str, *, lang: str | None = None, k: int = 10) -> RetrievalResult:
+        """The raw retrieval behind ``ask`` (used by calibration and diagnostics)."""
+        analysis = self.understand(question, lang=lang)
+        return self._retrieve(analysis, lang=analysis.lang, k=k, path_prefix=None, strict_lang=False)
+
+    # ---- assess ------------------------------------------------------------------------
+
+    def _passages(self, analysis: QueryAnalysis, hits: Sequence[Hit], vector: np.ndarray) -> list[Passage]:
+        index = self.index
+        need = self.embed_query(analysis.need) if analysis.need else None
+        passages = []
+        for hit in hits:
+            chunk_id = hit.chunk.chunk_id
+            units = self._stances.get(chunk_id, ())
+            vectors = index.units_of(chunk_id) if units else None
+            similarity = tuple((vectors @ vector).tolist()) if units else ()
+            need_similarity = tuple((vectors @ need).tolist()) if units and need is not None else similarity
+            passages.append(Passage(hit=hit, units=units, similarity=similarity, matrix=self._matrix.get(chunk_id, {}),
+                                    need_similarity=need_similarity))
+        return passages
+
+    def features(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage]) -> dict[str, float]:
+        """The answerability evidence of one retrieval (also what calibration fits on)."""
+        retriever = self.retriever
+        lang = result.lang
+        best_unit = max((max(p.similarity, default=0.0) for p in passages[:3]), default=0.0)
+        terms = [retriever.terms_of(h.chunk.chunk_id) for h in result.hits[:3]]
+        known = retriever.knows(lang)
+        found = answerability.subject_found(analysis, terms, known)
+        need_match = 0.0
+        if analysis.intent == "choose":
+            candidates = self._candidates(analysis, lang, self._query_vector(analysis))
+            need_match = max((c.cosine for c in candidates), default=0.0)
+        return answerability.features_of(result, analysis, best_unit, found, need_match)
+
+    def evidence(self, question: str, *, lang: str | None = None) -> dict[str, float]:
+        """The answerability features of ``question`` as ``ask`` computes them (calibration)."""
+        analysis = self.understand(question, lang=lang)
+        vector = self._query_vector(analysis)
+        result = self._retrieve(analysis, lang=analysis.lang, k=RETRIEVE_AT_LEAST, path_prefix=None, strict_lang=False)
+        return self.features(analysis, result, self._passages(analysis, result.hits, vector))
+
+    def _assess(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage]):
+        if not result.hits or analysis.intent == "smalltalk":
+            return answerability.Assessment(0.0, False, "nothing to answer")
+        calibration = self.profile.calibration if self.profile else None
+        missing = answerability.missing_answer_type(analysis, result.hits, analyze, self.retriever.knows(result.lang))
+        return answerability.assess(self.features(analysis, result, passages), calibration, missing)
+
+    # ---- ask ---------------------------------------------------------------------------
 
     def ask(
         self,
@@ -246,55 +369,136 @@ class KnowledgeBase:
         path_prefix: str | None = None,
         history: Sequence[str] = (),
     ) -> Answer:
-        """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns."""
+        """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns.
+
+        ``lang`` is the language to answer in: kb retrieves in the question's own language
+        and cites the twin sections (same page, same anchor) in ``lang``. When the docs in
+        the question's language do not answer, the other language's docs are tried."""
         started = time.perf_counter()
-        # "thanks!" after a question is not a follow-up to it ("which approach for thanks!").
-        question = without_greeting(question)
-        query = contextualize(question, history) if history and not is_small_talk(question) else question
-        answer_lang = self._language(query, lang)
-        result = self._retrieve(query, k=max(k, 5), lang=lang or answer_lang, path_prefix=path_prefix)
-        hits = result.hits
-        conf = self._confidence(query, result)
-        if not hits or conf < answering.ABSTAIN_BELOW:
+        analysis = self.understand(question, lang=lang, history=history)
+        return self.answer(analysis, k=k, path_prefix=path_prefix, started=started)
+
+    def answer(self, analysis: QueryAnalysis, *, k: int = 5, path_prefix: str | None = None,
+               started: float | None = None) -> Answer:
+        """Retrieve, assess and compose for an analysed question."""
+        started = time.perf_counter() if started is None else started
+        vector = self._query_vector(analysis)
+        result = self._retrieve(analysis, lang=analysis.lang, k=max(k, RETRIEVE_AT_LEAST),
+                                path_prefix=path_prefix, strict_lang=False)
+        passages = self._passages(analysis, result.hits, vector)
+        assessment = self._assess(analysis, result, passages)
+        if not assessment.answerable and analysis.intent != "smalltalk":
+            other = self._other_language(analysis, result, k, path_prefix, vector)
+            if other is not None:
+                result, passages, assessment = other
+        if not assessment.answerable:
             return Answer(
-                answer=answering.abstention_text(answer_lang),
+                answer=abstention_text(analysis.answer_lang),
                 abstained=True,
-                confidence=round(conf, 4),
+                confidence=round(assessment.confidence, 4),
                 citations=(),
-                see_also=tuple(hits[:3]),
-                lang=answer_lang,
+                see_also=tuple(self._in_language(result.hits[:3], analysis.answer_lang)),
+                lang=analysis.answer_lang,
                 took_ms=(time.perf_counter() - started) * 1000,
+                intent=analysis.intent,
             )
-        composed = answering.compose(query, result.lang, hits, analyze=analyze,
-                                     term_weight=self.retriever.term_weight(result.lang))
+        if analysis.answer_lang != result.lang:
+            hits = self._in_language(result.hits, analysis.answer_lang)
+            passages = self._passages(analysis, hits, vector)
+        composed = compose(
+            analysis,
+            passages,
+            catalog=self.catalog,
+            prototypes=self._prototypes(self.embed_query(analysis.need) if analysis.need else vector),
+            analyze=analyze,
+            weight=self.retriever.term_weight(passages[0].chunk.lang),
+            candidates=self._candidates(analysis, passages[0].chunk.lang, vector),
+            docs_words=self.retriever.vocabulary.related_words(
+                analysis.need or analysis.query, passages[0].chunk.lang, whole_entries=True
+            ) if passages[0].chunk.lang == analysis.lang else "",
+        )
         cited = {c.hit.chunk.chunk_id for c in composed.citations}
         return Answer(
             answer=composed.text,
             abstained=False,
-            confidence=round(conf, 4),
+            confidence=round(assessment.confidence, 4),
             citations=composed.citations,
-            see_also=tuple(h for h in hits[:k] if h.chunk.chunk_id not in cited)[:3],
-            lang=answer_lang,
-            approach=composed.approach,
+            see_also=tuple(p.hit for p in passages[:k] if p.chunk.chunk_id not in cited)[:3],
+            lang=passages[0].chunk.lang,
+            approach=composed.approach if analysis.intent == "choose" else None,
             took_ms=(time.perf_counter() - started) * 1000,
+            intent=analysis.intent,
         )
 
-    def _confidence(self, query: str, result: RetrievalResult) -> float:
-        """Calibrated confidence, capped when the hits lack what the question asks for."""
-        if not result.hits or is_small_talk(query):
-            return 0.0
-        conf = answering.confidence(answering.features_of(result))
-        subject = self.retriever.subject_terms(query, result.lang)
-        if answering.missing_answer_type(query, result.lang, result.hits, subject, analyze):
-            conf = min(conf, MISSING_ANSWER_CONFIDENCE)
-        return conf
+    def _other_language(self, analysis, result, k, path_prefix, vector):
+        """The other language's retrieval when it answers (the question asked in one language
+        about pages only the other has), else None."""
+        others = [lang for lang in self.retriever.languages() if lang != result.lang]
+        for lang in others:
+            other = self._retrieve(analysis, lang=lang, k=max(k, RETRIEVE_AT_LEAST), path_prefix=path_prefix,
+                                   strict_lang=True)
+            if not other.hits:
+                continue
+            passages = self._passages(analysis, other.hits, vector)
+            assessment = self._assess(analysis, other, passages)
+            if assessment.answerable:
+                return other, passages, assessment
+        return None
 
-    def retrieve_for(self, question: str, *, lang: str | None = None, k: int = 10) -> RetrievalResult:
-        """The raw retrieval behind ``ask`` (used by calibration and diagnostics)."""
-        return self._retrieve(question, k=k, lang=lang, path_prefix=None)
+    def _in_language(self, hits: Sequence[Hit], lang: str) -> list[Hit]:
+        """Each hit replaced by its twin in ``lang`` (same page and anchor, the chunk of the
+        same kind closest in meaning), or kept when the page has no twin there."""
+        index = self.index
+        out: list[Hit] = []
+        for hit in hits:
+            chunk = hit.chunk
+            if chunk.lang == lang:
+                out.append(hit)
+                continue
+            rows = self._twins.get((lang, chunk.path, chunk.anchor), [])
+            same_kind = [r for r in rows if index.chunks[r].kind == chunk.kind] or rows
+            if not same_kind:
+                out.append(hit)
+                continue
+            own = index.vectors[index.row_of(chunk.chunk_id)]
+            best = max(same_kind, key=lambda r: float(index.vectors[r] @ own))
+            out.append(Hit(chunk=index.chunks[best], score=hit.score, dense_score=hit.dense_score,
+                           lexical_score=hit.lexical_score, focus=None))
+        return out
+
+    def _candidates(self, analysis: QueryAnalysis, lang: str, vector: np.ndarray) -> list[Candidate]:
+        """For a choice question: the comparison units of ``lang`` nearest to its need."""
+        found = self._comparison_units.get(lang)
+        if analysis.intent != "choose" or found is None:
+            return []
+        need = self.embed_query(analysis.need) if analysis.need else vector
+        vectors, refs = found
+        scores = vectors @ need
+        top = np.argsort(-scores)[: NEAREST_UNITS * 2]
+        index = self.index
+        out = []
+        for position in top.tolist():
+            row, unit = refs[position]
+            chunk = index.chunks[row]
+            hit = Hit(chunk=chunk, score=float(scores[position]))
+            stances = self._stances[chunk.chunk_id]
+            similarity = tuple((index.units_of(chunk.chunk_id) @ need).tolist())
+            passage = Passage(hit=hit, units=stances, similarity=similarity, matrix=self._matrix.get(chunk.chunk_id, {}),
+                              need_similarity=similarity)
+            out.append(Candidate(passage=passage, unit=unit, cosine=float(scores[position])))
+        return out
+
+    def _prototypes(self, vector: np.ndarray) -> dict[str, float]:
+        """Option -> mean cosine of the question with the option's closest own units."""
+        out = {}
+        for option, units in self._option_units.items():
+            scores = np.sort(units @ vector)[::-1][:PROTOTYPE_UNITS]
+            out[option] = float(scores.mean()) if len(scores) else 0.0
+        return out
 
     def chat(self, messages: Sequence[dict], *, k: int = 5, lang: str | None = None) -> Answer:
-        """Answer the last user message in the light of the earlier user turns."""
+        """Answer the last user message in the light of the earlier user turns. System and
+        assistant turns are accepted and not searched: the docs answer the user's words."""
         users = [m["content"] for m in messages if m.get("role") == "user"]
         if not users:
             raise ValueError("messages must contain at least one user message")

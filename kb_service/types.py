@@ -68,11 +68,16 @@ class Chunk:
     embed_text: str
     cells: tuple[tuple[str, str], ...] = ()
     group: str = ""
+    # The chunk's whole answer units (a row with its header pairs, a list item, a sentence
+    # with its lead-in), in page order: what an answer quotes. Each has a vector of its own
+    # in the index (LoadedIndex.unit_vectors), so units are chosen by meaning.
+    units: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["heading_path"] = list(self.heading_path)
         data["cells"] = [list(pair) for pair in self.cells]
+        data["units"] = list(self.units)
         return data
 
     @classmethod
@@ -80,6 +85,7 @@ class Chunk:
         data = dict(data)
         data["heading_path"] = tuple(data.get("heading_path") or ())
         data["cells"] = tuple(tuple(pair) for pair in data.get("cells") or ())
+        data["units"] = tuple(data.get("units") or ())
         return cls(**data)
 
 
@@ -94,6 +100,58 @@ class Hit:
     # When the chunk was found through one of its list items, that item's text: the part of
     # the chunk that matched, which the answer quotes first.
     focus: str | None = None
+
+
+# What a question asks for. "choose": which of the options a comparison guide compares
+# (journey or campaign?); "howto": the steps; "whatis": a definition; "can": yes or no;
+# "quantity": a number, limit or duration; "smalltalk": greetings and thanks; "other":
+# anything else (keyword queries, troubleshooting).
+INTENTS = ("choose", "howto", "whatis", "can", "quantity", "smalltalk", "other")
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """Everything kb understands of one question, built once and read by every later stage."""
+
+    text: str  # the question without greeting or preamble
+    query: str  # what is retrieved: the question, with the conversation's topic for a follow-up
+    lang: str  # language to retrieve in
+    answer_lang: str  # language to answer in (an explicit language, else the question's)
+    intent: str  # one of INTENTS
+    options: tuple[str, ...] = ()  # option ids the question names ("journey or campaign?")
+    subject: tuple[str, ...] = ()  # analysed content words, most telling first
+    asks_price: bool = False  # the answer must be an amount of money
+    follow_up: bool = False  # the turn only makes sense with the earlier ones
+    context: str = ""  # for a follow-up: the earlier turn's query, retrieved beside this one
+    need: str = ""  # a choice question without its asking words: what the options must fit
+    explicit_lang: bool = False  # the caller asked for ``answer_lang``
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option a comparison guide compares (profile data), with its names per language.
+
+    ``members``: an option that stands for several ("Campaigns (Action & API)")."""
+
+    option_id: str
+    labels: dict[str, str]  # language -> the guide's own name for it, shown in answers
+    names: dict[str, tuple[str, ...]]  # language -> lower-case names it goes by in the docs
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What is specific to one product's documentation, as data (kb_service/profiles/)."""
+
+    name: str
+    options: tuple[OptionSpec, ...] = ()
+    # Names of the product itself, never read as an option ("Journey Optimizer").
+    product_names: tuple[str, ...] = ()
+    # Pages whose purpose is to compare the options (the comparison guide).
+    comparison_pages: tuple[str, ...] = ()
+    # language -> groups of words users and docs use for one thing ("basket", "cart").
+    vocabulary: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,5 +169,6 @@ class Answer:
     citations: tuple[Citation, ...]
     see_also: tuple[Hit, ...]
     lang: str  # language the question was taken to be in
-    approach: str | None = None  # journey | action | api | orchestrated, when one was named
+    approach: str | None = None  # the option recommended, only when the question asks to choose
     took_ms: float = 0.0
+    intent: str = "other"  # what the question was understood to ask (QueryAnalysis.intent)

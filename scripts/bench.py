@@ -317,7 +317,7 @@ def bench_in_process(index: Path, questions: list[str], max_seconds: float) -> d
 
     settings = load_settings(index=index)
     kb = KnowledgeBase(index, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
-                       threads=settings.threads).load()
+                       threads=settings.threads, profile=settings.profile).load()
     kb.warm_up()
     half = len(questions) // 2
     result = {"questions_per_measure": half}

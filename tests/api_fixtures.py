@@ -56,6 +56,7 @@ def api_settings(index: Path, **overrides: Any) -> Settings:
         "cors_origins": "",
         "rate_limit_per_minute": 0,
         "log_questions": False,
+        "profile": "journey-optimizer",  # as kb.toml configures it
     }
     values.update(overrides)
     return Settings(**values)
@@ -66,7 +67,7 @@ def shared_kb(api_index: Path) -> KnowledgeBase:
     """One loaded and warmed KnowledgeBase for every app that does not need its own."""
     settings = api_settings(api_index)
     kb = KnowledgeBase(api_index, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
-                       threads=settings.threads).load()
+                       threads=settings.threads, profile=settings.profile).load()
     kb.warm_up()
     return kb
 

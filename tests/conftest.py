@@ -47,7 +47,8 @@ def corpus_index_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_kb(corpus_index_dir):
-    """A loaded KnowledgeBase over the corpus index, with the default (ONNX) query path."""
+    """A loaded KnowledgeBase over the corpus index, with the default (ONNX) query path and
+    the Journey Optimizer profile, as kb.toml configures it."""
     from kb_service.kb import KnowledgeBase
 
-    return KnowledgeBase(corpus_index_dir).load()
+    return KnowledgeBase(corpus_index_dir, profile="journey-optimizer").load()

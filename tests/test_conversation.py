@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.understand.conversation import contextualize, is_follow_up
+from kb_service.understand.conversation import is_follow_up, standalone
 
 
 @pytest.mark.parametrize(
@@ -15,14 +15,19 @@ from kb_service.understand.conversation import contextualize, is_follow_up
     ],
 )
 def test_elliptic_follow_ups_take_the_previous_question_frame(history, turn, expected):
-    assert contextualize(turn, history) == expected
+    assert standalone(turn, history) == expected
 
 
 def test_a_standalone_question_is_left_alone():
     turn = "How do I test my journey before publishing it?"
     assert not is_follow_up(turn)
-    assert contextualize(turn, ["which approach for cart abandonment?"]) == turn
+    assert standalone(turn, ["which approach for cart abandonment?"]) is None
 
 
 def test_without_history_the_turn_is_the_question():
-    assert contextualize("and for newsletters?", []) == "and for newsletters?"
+    assert standalone("and for newsletters?", []) is None
+
+
+@pytest.mark.parametrize("turn", ["can we have it go out at 8am next Friday?", "et ça coûte combien ?", "what about SMS?"])
+def test_turns_that_point_back_are_follow_ups(turn):
+    assert is_follow_up(turn)

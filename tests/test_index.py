@@ -216,7 +216,7 @@ def test_wrong_format_version(root):
     assert "kb ingest" in message
 
 
-@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"format_version": 1}'])
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe", b'{"format_version": %d}' % FORMAT_VERSION])
 def test_corrupt_manifest(root, content):
     build = write(root)
     (build / "manifest.json").write_bytes(content)

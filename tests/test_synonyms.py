@@ -1,14 +1,15 @@
 """Lexical query expansion with marketing vocabulary."""
 
 from kb_service.store.lexical import analyze
-from kb_service.understand.vocabulary import (
-    CALENDAR_WORDS,
-    EVERYDAY_NAMES,
-    known_through_groups,
-    rare_group_stems,
-    related_words,
-    related_words_by_familiarity,
-)
+from kb_service.profiles import load_profile
+from kb_service.understand.vocabulary import CALENDAR_WORDS, EVERYDAY_NAMES, Vocabulary
+
+# The vocabulary groups are data of the Journey Optimizer profile; the engine only uses them.
+VOCABULARY = Vocabulary(load_profile("journey-optimizer").vocabulary)
+related_words = VOCABULARY.related_words
+known_through_groups = VOCABULARY.known_through_groups
+rare_group_stems = VOCABULARY.rare_group_stems
+related_words_by_familiarity = VOCABULARY.related_words_by_familiarity
 
 
 def test_everyday_words_bring_the_docs_words():
@@ -75,3 +76,9 @@ def test_rare_group_stems_are_those_few_chunks_hold():
     assert "ship" not in rare_group_stems("en", df, 1)
     assert "reactiv" in rare_group_stems("fr", df, 1) and "reengag" not in rare_group_stems("fr", df, 1)
     assert "logist" not in rare_group_stems("en", df, 0)
+
+
+def test_without_a_profile_there_is_no_vocabulary():
+    empty = Vocabulary()
+    assert empty.related_words("my basket", "en") == ""
+    assert empty.related_words_by_familiarity("parcel", "en", frozenset({"parcel"})) == ("", "")

@@ -17,6 +17,9 @@ from kb_service.store.index import load_index
 from kb_service.ingest.pipeline import ingest
 from kb_service.retrieve.hybrid import HybridRetriever
 
+from kb_service.profiles import load_profile
+from kb_service.understand.vocabulary import Vocabulary
+
 from .toy import ToyEmbedder
 
 PAGES = {
@@ -35,7 +38,9 @@ def retriever(tmp_path_factory) -> HybridRetriever:
         (root / "docs" / rel).write_text(text, encoding="utf-8")
     source = SourceConfig(name="docs", root=root / "docs", lang="en", entry=["help/using/start/guide.md"])
     ingest(sources=[source], link_depth=1, index_root=root / "index", embedder=ToyEmbedder())
-    return HybridRetriever(load_index(root / "index"))
+    # The vocabulary groups come from the Journey Optimizer profile ("parcel" -> shipping).
+    vocabulary = Vocabulary(load_profile("journey-optimizer").vocabulary)
+    return HybridRetriever(load_index(root / "index"), vocabulary=vocabulary)
 
 
 def _lexical(retriever: HybridRetriever, question: str) -> dict[str, float]:
@@ -56,7 +61,7 @@ def test_the_docs_words_for_a_group_reached_through_an_unknown_word_count_fully(
 def test_a_question_in_the_docs_words_is_searched_as_before(retriever, monkeypatch):
     # The shipping group is reached through "shipping" itself: its other words stay light.
     question = "which shipping updates?"
-    assert retrieval.related_words_by_familiarity(question, "en", retriever._rare_group_stems["en"])[0]
+    assert retriever.vocabulary.related_words_by_familiarity(question, "en", retriever._rare_group_stems["en"])[0]
     before = _lexical(retriever, question)
     monkeypatch.setattr(retrieval, "UNFAMILIAR_WORDS_WEIGHT", 123.0)
     assert _lexical(retriever, question) == before

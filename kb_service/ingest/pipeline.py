@@ -21,6 +21,7 @@ from kb_service.config import SourceConfig
 from kb_service.ingest.corpus import CorpusScan, SourceDocument, page_url, scan_sources, translation_pairs
 from kb_service.models.sentence_transformers import Embedder
 from kb_service.store.index import FORMAT_VERSION, IndexLoadError, index_lock, load_index, read_manifest, write_index
+from kb_service.text.units import embed_texts, split_units
 from kb_service.types import Chunk
 
 # Progress callback: (done, total) chunks embedded so far.
@@ -38,6 +39,7 @@ class IngestReport:
     pages_removed: list[str] = field(default_factory=list)
     pages_unchanged: list[str] = field(default_factory=list)
     embedded: int = 0
+    units_embedded: int = 0  # answer units (text.units) embedded afresh
     reused: int = 0
     missing_links: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -57,10 +59,12 @@ class NothingToIndex(RuntimeError):
 
 def chunker_version() -> str:
     """A digest of the parser and chunker source: editing either re-chunks every page."""
+    from kb_service.text import units
+
     from . import chunking, markdown
 
     digest = hashlib.sha256()
-    for module in (markdown, chunking):
+    for module in (markdown, chunking, units):
         digest.update(Path(module.__file__).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -122,19 +126,46 @@ def build_chunks(documents: list[SourceDocument], embedder: Embedder) -> list[Ch
                     embed_text=draft.embed_text,
                     cells=draft.cells,
                     group=f"{doc.lang}:{doc.path}:{draft.group}" if draft.group else "",
+                    units=tuple(unit.text for unit in split_units(draft.text, draft.kind)),
                 )
             )
     return chunks
 
 
 def _previous_vectors(index_root: Path, model: str) -> tuple[dict | None, dict[str, np.ndarray]]:
-    """Vectors of the live index keyed by embedded-text hash; empty when there is none usable."""
+    """Vectors of the live index (chunks and units) keyed by embedded-text hash; empty when
+    there is none usable."""
     try:
         loaded = load_index(index_root, expected_model=model, verify=True)
     except IndexLoadError:
         return None, {}
     vectors = {_text_key(c.embed_text): loaded.vectors[row] for row, c in enumerate(loaded.chunks)}
+    for chunk in loaded.chunks:
+        for text, vector in zip(unit_embed_texts(chunk), loaded.units_of(chunk.chunk_id)):
+            vectors.setdefault(_text_key(text), vector)
     return loaded.manifest, vectors
+
+
+def unit_embed_texts(chunk: Chunk) -> list[str]:
+    """What is embedded for each of ``chunk``'s units (text.units.unit_embed_texts)."""
+    return embed_texts(chunk.text, chunk.kind, chunk.cells)
+
+
+def _embed_units(chunks: list[Chunk], old_vectors: dict[str, np.ndarray], embedder: Embedder,
+                 progress: Progress | None) -> tuple[np.ndarray, int]:
+    """Vectors of every chunk's units in order (each distinct text embedded once, reused from
+    the live index when unchanged), and how many texts were embedded."""
+    texts = [text for chunk in chunks for text in unit_embed_texts(chunk)]
+    keys = [_text_key(text) for text in texts]
+    todo = sorted({key: text for key, text in zip(keys, texts) if key not in old_vectors}.items())
+    fresh = dict(old_vectors)
+    if todo:
+        embedded = _embed([text for _, text in todo], embedder, progress)
+        fresh.update({key: vector for (key, _), vector in zip(todo, embedded)})
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for i, key in enumerate(keys):
+        out[i] = fresh[key]
+    return out, len(todo)
 
 
 def _embed(texts: list[str], embedder: Embedder, progress: Progress | None, batch_size: int = 32) -> np.ndarray:
@@ -216,6 +247,7 @@ def ingest(
         embed_started = time.perf_counter()
         if todo:
             vectors[todo] = _embed([chunks[i].embed_text for i in todo], embedder, progress)
+        unit_vectors, report.units_embedded = _embed_units(chunks, old_vectors, embedder, progress)
         report.embed_seconds = time.perf_counter() - embed_started
         report.embedded, report.reused = len(todo), len(chunks) - len(todo)
         report.chunks = len(chunks)
@@ -249,6 +281,9 @@ def ingest(
                 "missing_links": len(scan.missing_links),
             },
         }
-        report.build_dir = write_index(index_root, chunks=chunks, vectors=vectors, manifest=manifest)
+        manifest["ingest"]["units_embedded"] = report.units_embedded
+        report.build_dir = write_index(
+            index_root, chunks=chunks, vectors=vectors, manifest=manifest, unit_vectors=unit_vectors
+        )
         report.seconds = time.perf_counter() - started
         return report

@@ -17,7 +17,7 @@ import numpy as np
 from kb_service.store.dense import SUBSET_EXACT_MAX
 from kb_service.store.index import LoadedIndex
 from kb_service.store.lexical import analyze
-from kb_service.understand.vocabulary import known_through_groups, rare_group_stems, related_words_by_familiarity
+from kb_service.understand.vocabulary import Vocabulary
 from kb_service.types import LANGUAGES, Hit
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
@@ -37,6 +37,9 @@ RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl
 # holdout figure lower. Only questions that reach such a group pay for the extra search.
 RARE_DF = 1
 UNFAMILIAR_WORDS_WEIGHT = 1.0
+# A follow-up turn is searched with the earlier turn's words beside its own, at this weight,
+# so the conversation's topic helps without outvoting what the turn itself asks.
+CONTEXT_WEIGHT = 0.5
 _CAPITALISED_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,3}\b")
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")  # two chunks this close say the same thing (a row and its paraphrase)
 
@@ -224,9 +227,11 @@ class HybridRetriever:
     """Dense + lexical retrieval over one loaded index."""
 
     def __init__(
-        self, index: LoadedIndex, *, fusion: str = "weighted", dense_weight: Mapping[str, float] | None = None
+        self, index: LoadedIndex, *, fusion: str = "weighted", dense_weight: Mapping[str, float] | None = None,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         self.index = index
+        self.vocabulary = vocabulary or Vocabulary()
         self.fusion = fusion
         self.dense_weight = dict(dense_weight or DENSE_WEIGHT)
         self._ids = [chunk.chunk_id for chunk in index.chunks]
@@ -239,9 +244,9 @@ class HybridRetriever:
         }
         self._df = {lang: _document_frequencies(self._chunk_terms, index.chunks, lang) for lang in LANGUAGES}
         self.acronyms = _acronyms(index.chunks)
-        self._rare_group_stems = {lang: rare_group_stems(lang, self._df[lang], RARE_DF) for lang in LANGUAGES}
+        self._rare_group_stems = {lang: self.vocabulary.rare_group_stems(lang, self._df[lang], RARE_DF) for lang in LANGUAGES}
         self._known_synonyms = {
-            lang: known_through_groups(lang, lexical.vocabulary) for lang, lexical in index.lexical.items()
+            lang: self.vocabulary.known_through_groups(lang, lexical.vocabulary) for lang, lexical in index.lexical.items()
         }
         # The vectors as a plain ndarray view of the same memory map: np.memmap's per-index
         # bookkeeping cost more than the dot products themselves in diversify.
@@ -298,7 +303,7 @@ class HybridRetriever:
         # tolist: Python floats and ints in one C call each.
         return {ids[row]: score for score, row in zip(scores.tolist(), found.tolist())}
 
-    def _lexical(self, question: str, lang: str, allowed_mask: np.ndarray) -> dict[str, float]:
+    def _lexical(self, question: str, lang: str, allowed_mask: np.ndarray, context: str | None = None) -> dict[str, float]:
         lexical = self.index.lexical.get(lang)
         if lexical is None:
             return {}
@@ -308,9 +313,11 @@ class HybridRetriever:
         # The question's own words count fully; related vocabulary ("basket" -> "cart")
         # only adds a fraction, so it can surface a passage but not outvote exact matches.
         searches = [(question, 1.0)]
-        related, unfamiliar = related_words_by_familiarity(
+        related, unfamiliar = self.vocabulary.related_words_by_familiarity(
             question, lang, self._rare_group_stems.get(lang, frozenset())
         )
+        if context:
+            searches.append((context, CONTEXT_WEIGHT))
         if related:
             searches.append((related, RELATED_WORDS_WEIGHT))
         if unfamiliar:
@@ -352,6 +359,15 @@ class HybridRetriever:
             return set()
         known = [t for t in set(analyze(question, lang)) if self._df[lang].get(t)]
         return set(sorted(known, key=lambda t: -self._idf(t, lang))[:count])
+
+    def terms_of(self, chunk_id: str) -> frozenset[str]:
+        """The analysed words of a chunk's embedded text (computed once at load)."""
+        return self._chunk_terms.get(chunk_id, frozenset())
+
+    def knows(self, lang: str) -> Callable[[str], bool]:
+        """Whether an analysed word occurs in any ``lang`` chunk."""
+        df = self._df.get(lang, {})
+        return lambda term: df.get(term, 0) > 0
 
     def term_weight(self, lang: str) -> Callable[[str], float]:
         """An analysed word's IDF among ``lang``'s chunks: how telling it is of a passage."""
@@ -396,6 +412,7 @@ class HybridRetriever:
         path_prefix: str | None = None,
         strict_lang: bool = False,
         boost: Mapping[str, float] | None = None,
+        context: str | None = None,
     ) -> RetrievalResult:
         """Top ``k`` hits for ``question`` (whose embedding is ``vector``) in ``lang``.
 
@@ -415,7 +432,7 @@ class HybridRetriever:
         if allowed_mask is None:
             allowed_mask = self._row_mask(allowed)
         dense = self._dense(vector, search_lang, allowed, whole_language)
-        lexical = self._lexical(question, search_lang, allowed_mask)
+        lexical = self._lexical(question, search_lang, allowed_mask, context)
         if self.fusion == "weighted":
             fused = weighted_score_fusion(dense, lexical, dense_weight=self.dense_weight.get(search_lang, 0.5))
         else:

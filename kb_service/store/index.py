@@ -7,6 +7,8 @@ Layout under ``root``::
     root/builds/<build>/manifest.json caller's fields + format, checksums, counts
     root/builds/<build>/chunks.jsonl  one Chunk.to_json() per line; line i = row i
     root/builds/<build>/vectors.npy   (n, dim) float32, L2-normalised; row i = chunk i
+    root/builds/<build>/unit_vectors.npy  (u, dim) float32: every chunk's answer units
+                                      (Chunk.units), in chunk order then unit order
     root/builds/<build>/dense.faiss   DenseIndex over the same rows
     root/builds/<build>/lexical-<lang>/  LexicalIndex over that language's chunks, in row order
 
@@ -40,7 +42,8 @@ from kb_service.store.dense import DenseIndex
 from kb_service.store.lexical import LexicalIndex
 from kb_service.types import Chunk
 
-FORMAT_VERSION = 1
+# 2: chunks carry their answer units, each with a vector (unit_vectors.npy).
+FORMAT_VERSION = 2
 
 CURRENT_NAME = "CURRENT"
 BUILDS_DIR = "builds"
@@ -48,6 +51,7 @@ LOCK_NAME = ".ingest.lock"
 MANIFEST_NAME = "manifest.json"
 CHUNKS_NAME = "chunks.jsonl"
 VECTORS_NAME = "vectors.npy"
+UNIT_VECTORS_NAME = "unit_vectors.npy"
 DENSE_NAME = "dense.faiss"
 LEXICAL_PREFIX = "lexical-"
 TMP_PREFIX = ".tmp-"
@@ -93,10 +97,24 @@ class LoadedIndex:
     dense: DenseIndex
     lexical: dict[str, LexicalIndex]  # only languages that have chunks
     lexical_rows: dict[str, np.ndarray]  # per language: lexical row -> global chunk row
+    # (u, dim) float32: the vectors of every chunk's units, chunk after chunk.
+    unit_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     _row_by_id: dict[str, int] = field(init=False, repr=False)
+    _unit_start: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._row_by_id = {chunk.chunk_id: row for row, chunk in enumerate(self.chunks)}
+        self._unit_start = {}
+        start = 0
+        for chunk in self.chunks:
+            self._unit_start[chunk.chunk_id] = start
+            start += len(chunk.units)
+
+    def units_of(self, chunk_id: str) -> np.ndarray:
+        """The vectors of ``chunk_id``'s units, one row per ``Chunk.units`` entry."""
+        chunk = self.chunks[self._row_by_id[chunk_id]]
+        start = self._unit_start[chunk_id]
+        return self.unit_vectors[start : start + len(chunk.units)]
 
     def row_of(self, chunk_id: str) -> int:
         """Global row of ``chunk_id``; KeyError if it is not in this build."""
@@ -113,6 +131,7 @@ def write_index(
     vectors: np.ndarray,
     manifest: dict[str, Any],
     dense_kind: str = "auto",
+    unit_vectors: np.ndarray | None = None,
 ) -> Path:
     """Write a new build under ``root`` and make it current atomically; return its directory.
 
@@ -124,6 +143,7 @@ def write_index(
     """
     root = Path(root)
     vectors = _check_inputs(chunks, vectors, manifest)
+    unit_vectors = _check_unit_vectors(chunks, unit_vectors, vectors.shape[1])
     full_manifest = dict(manifest)
     try:
         json.dumps(full_manifest)
@@ -143,7 +163,7 @@ def write_index(
         except IndexLoadError:
             previous = None  # a corrupt pointer must not block the rebuild that repairs it
         tmp.mkdir()
-        artifacts = _write_artifacts(tmp, chunks, vectors, dense_kind)
+        artifacts = _write_artifacts(tmp, chunks, vectors, dense_kind, unit_vectors)
         dense_meta = artifacts.pop("_dense")
         full_manifest.update(
             format_version=FORMAT_VERSION,
@@ -214,13 +234,34 @@ def _check_inputs(chunks: list[Chunk], vectors: np.ndarray, manifest: dict[str, 
     return vectors
 
 
-def _write_artifacts(tmp: Path, chunks: list[Chunk], vectors: np.ndarray, dense_kind: str) -> dict[str, Any]:
-    lines = (json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks)
-    _write_file(tmp / CHUNKS_NAME, "".join(lines).encode("utf-8"))
-    with open(tmp / VECTORS_NAME, "wb") as f:
-        np.save(f, vectors, allow_pickle=False)
+def _check_unit_vectors(chunks: list[Chunk], unit_vectors: np.ndarray | None, dim: int) -> np.ndarray:
+    total = sum(len(c.units) for c in chunks)
+    if unit_vectors is None:
+        if total:
+            raise ValueError(f"the chunks hold {total} units but no unit_vectors were given")
+        return np.zeros((0, dim), dtype=np.float32)
+    unit_vectors = np.ascontiguousarray(unit_vectors, dtype=np.float32)
+    if unit_vectors.shape != (total, dim):
+        raise ValueError(f"unit_vectors must have shape ({total}, {dim}), got {unit_vectors.shape}")
+    if not np.isfinite(unit_vectors).all():
+        raise ValueError("unit_vectors contain NaN or infinity")
+    return unit_vectors
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array, allow_pickle=False)
         f.flush()
         os.fsync(f.fileno())
+
+
+def _write_artifacts(
+    tmp: Path, chunks: list[Chunk], vectors: np.ndarray, dense_kind: str, unit_vectors: np.ndarray
+) -> dict[str, Any]:
+    lines = (json.dumps(c.to_json(), ensure_ascii=False) + "\n" for c in chunks)
+    _write_file(tmp / CHUNKS_NAME, "".join(lines).encode("utf-8"))
+    _save_array(tmp / VECTORS_NAME, vectors)
+    _save_array(tmp / UNIT_VECTORS_NAME, unit_vectors)
     dense = DenseIndex.build(vectors, kind=dense_kind)
     dense.save(tmp / DENSE_NAME)
     _fsync_file(tmp / DENSE_NAME)
@@ -453,7 +494,7 @@ def load_index(root: Path, *, expected_model: str | None = None, verify: bool = 
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexLoadError(f"{manifest_path} is incomplete or corrupt ({exc!r}): {REBUILD_HINT}") from exc
 
-    required = [CHUNKS_NAME, VECTORS_NAME, DENSE_NAME]
+    required = [CHUNKS_NAME, VECTORS_NAME, UNIT_VECTORS_NAME, DENSE_NAME]
     for name in required:
         if name not in listed:
             raise IndexLoadError(f"{manifest_path} does not list {name}: {REBUILD_HINT}")
@@ -475,6 +516,8 @@ def load_index(root: Path, *, expected_model: str | None = None, verify: bool = 
             f"{build_dir / CHUNKS_NAME} holds {len(chunks)} chunks, the manifest says {total}: {REBUILD_HINT}"
         )
     vectors = _load_vectors(build_dir / VECTORS_NAME, (total, dim))
+    unit_total = sum(len(c.units) for c in chunks)
+    unit_vectors = _load_unit_vectors(build_dir / UNIT_VECTORS_NAME, (unit_total, dim))
     dense = _load_part(build_dir / DENSE_NAME, DenseIndex.load)
     if dense.size != total or dense.dim != dim:
         raise IndexLoadError(
@@ -503,7 +546,20 @@ def load_index(root: Path, *, expected_model: str | None = None, verify: bool = 
         dense=dense,
         lexical=lexical,
         lexical_rows=lexical_rows,
+        unit_vectors=unit_vectors,
     )
+
+
+def _load_unit_vectors(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """Read into memory (a few MB): a file changed under a memory map would fault the process."""
+    try:
+        units = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexLoadError(f"{path} is unreadable or corrupt ({exc}): {REBUILD_HINT}") from exc
+    if units.shape != shape or units.dtype != np.float32:
+        raise IndexLoadError(f"{path} holds {units.dtype} {units.shape}, expected float32 {shape}: {REBUILD_HINT}")
+    units.setflags(write=False)
+    return units
 
 
 def _load_chunks(path: Path) -> list[Chunk]:

@@ -26,23 +26,35 @@ _FRAME = re.compile(
     re.I | re.X,
 )
 _MIN_STANDALONE_WORDS = 6
+# Words that point back at something said before ("can we have *it* go out at 8am?").
+_ANAPHORA = re.compile(
+    r"\b(it|its|that|those|them|they|this\s+one|these|the\s+same|ones|there|ça|cela|celui|celle|ceux|celles|"
+    r"le\s+même|la\s+même|les\s+mêmes|dedans|y\s+a|l'envoyer|les\s+envoyer|le\s+faire)\b",
+    re.I,
+)
 
 
 def is_follow_up(turn: str) -> bool:
+    """The turn continues the conversation: it opens like a continuation ("and for …?"),
+    is too short to stand alone, or points back with a pronoun among its first words ("can
+    we have it go out at 8am?", "et ça coûte combien ?"); a pronoun further on usually
+    points inside the turn ("how do I test my journey before publishing it?")."""
     words = turn.split()
-    return bool(_FOLLOW_UP.match(turn)) or len(words) <= 3
+    opening = " ".join(words[:4])
+    return bool(_FOLLOW_UP.match(turn)) or len(words) <= 3 or bool(_ANAPHORA.search(opening))
 
 
-def contextualize(turn: str, history: Sequence[str]) -> str:
-    """The question to retrieve for ``turn`` given the earlier user turns (oldest first)."""
-    if not history or not is_follow_up(turn):
-        return turn
+def standalone(turn: str, history: Sequence[str]) -> str | None:
+    """The turn rewritten as a standalone question when it only swaps the subject of the
+    previous one ("and for a monthly newsletter?" after "which approach for cart
+    abandonment?"), else None."""
+    if not history or not _FOLLOW_UP.match(turn):
+        return None
     previous = history[-1]
-    # The previous turn may itself have been a follow-up: resolve it first.
     if len(history) > 1:
-        previous = contextualize(previous, history[:-1])
-    topic = _FOLLOW_UP.sub("", turn, count=1).strip() or turn.strip()
+        previous = standalone(previous, history[:-1]) or previous
+    topic = _FOLLOW_UP.sub("", turn, count=1).strip()
     frame = _FRAME.match(previous)
-    if frame:
+    if topic and frame and len(frame.group("frame").split()) <= 8:
         return f"{frame.group('frame')} {topic}"
-    return f"{previous.rstrip(' ?')} — {topic}"
+    return None

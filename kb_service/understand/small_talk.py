@@ -16,7 +16,7 @@ _WORDS = frozenset(
     hi hello hey hiya howdy yo greetings good morning afternoon evening night day
     thanks thank you thx ty cheers much lot very so many great ok okay k kk cool nice
     perfect awesome super fine got it understood bye goodbye see later cya yes yeah yep
-    no nope sure alright right well done again appreciated appreciate please
+    no nope sure alright right well done again appreciated appreciate please that helps helped helpful
     bonjour bonsoir salut coucou hello merci beaucoup bien mille parfait super génial
     top daccord dac ok oui non au revoir à plus tard bientôt bonne journée soirée nuit
     cest noté entendu compris re
@@ -66,3 +66,21 @@ def without_greeting(text: str) -> str:
         if not words or not all(word in _PREAMBLE_WORDS for word in words) or not remainder or is_small_talk(remainder):
             return rest
         rest = remainder
+
+
+_ENGLISH_TALK = frozenset(
+    "hi hello hey hiya howdy yo greetings good morning afternoon evening thanks thank you thx ty cheers bye goodbye".split()
+)
+_FRENCH_TALK = frozenset("bonjour bonsoir salut coucou merci beaucoup revoir bientôt bonne journée soirée daccord".split())
+
+
+def small_talk_language(text: str) -> str | None:
+    """"en" or "fr" for small talk whose words belong to one language only ("hello", "merci"),
+    else None: a language detector reads "hello" as French as readily as English."""
+    if not is_small_talk(text):
+        return None
+    words = set(_TOKEN.findall(_fold(text)))
+    english, french = bool(words & _ENGLISH_TALK), bool(words & _FRENCH_TALK)
+    if english != french:
+        return "en" if english else "fr"
+    return None

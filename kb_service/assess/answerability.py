@@ -1,0 +1,125 @@
+"""Assess: does the retrieved evidence answer the question? (pure)
+
+A logistic model over retrieval evidence, fitted by scripts/calibrate.py on question sets
+kept apart from the ones the answer rules are tuned on, and stored in the profile's
+calibration.json. Features are shares and best matches, not counts, so a long scenario
+question ("we're a ski resort, …") is not punished for its length or for naming its own
+business. On top of the model, two checks of answer *type*: a price question needs an
+amount in the evidence, a figure question a figure about its subject.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from kb_service.text.units import split_sentences
+from kb_service.types import Hit, QueryAnalysis
+
+FEATURES = [
+    "top_dense",  # best cosine between the question and a chunk
+    "best_unit",  # best cosine between the question and one answer unit of the top hits
+    "coverage",  # share of the question's words the corpus uses at all
+    "subject_found",  # share of the question's most telling known words found in the top hits
+    "agreement",  # the top hit was found by both dense and lexical search
+    "unknown_names",  # names and acronyms no chunk uses ("Marketo", "Kubernetes")
+    "french",  # the model is English-only: French cosines run higher for unrelated text
+    # Choice questions only: the best cosine between the need and a unit of the comparison
+    # material. A long scenario ("we're a ski resort, …") matches no passage as a whole,
+    # yet the guide's row for its need can be close.
+    "need_match",
+]
+# Used only when no profile brings a fitted calibration: a cautious hand-set model.
+DEFAULT_CALIBRATION = {
+    "weights": {"bias": -7.5, "top_dense": 6.0, "best_unit": 6.0, "coverage": 2.0, "subject_found": 2.0,
+                "agreement": 0.5, "unknown_names": -1.5, "french": -0.5},
+    "threshold": 0.5,
+}
+# Confidence given to an answer whose evidence lacks what the question asks for.
+MISSING_ANSWER_CONFIDENCE = 0.2
+SUBJECT_WORDS = 3  # how many of the question's most telling words say what it is about
+
+_MONEY = re.compile(r"[$€£¥]|\b(usd|eur|gbp|dollars?|euros?)\b", re.I)
+_DIGIT = re.compile(r"\d")
+# Words that ask for the figure ("maximum", "nombre") are not what it is a figure of.
+_QUANTITY_WORDS = {
+    "en": "maximum max minimum number numbers limit limits many long count amount size much often range",
+    "fr": "maximum maximal maximale minimum nombre nombres limite limites durée combien quantité taille plage",
+}
+
+Analyzer = Callable[[str, str], list[str]]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    confidence: float
+    answerable: bool
+    reason: str = ""  # why not, when a check of answer type failed
+
+
+def features_of(result, analysis: QueryAnalysis, best_unit: float, subject_found: float,
+                need_match: float = 0.0) -> dict[str, float]:
+    top = result.hits[0] if result.hits else None
+    agreement = 1.0 if top is not None and top.dense_score is not None and top.lexical_score is not None else 0.0
+    return {
+        "top_dense": float(result.top_dense),
+        "best_unit": float(best_unit),
+        "coverage": float(result.coverage),
+        "subject_found": float(subject_found),
+        "agreement": agreement,
+        "unknown_names": float(result.unknown_names),
+        "french": 1.0 if result.lang == "fr" else 0.0,
+        "need_match": float(need_match) if analysis.intent == "choose" else 0.0,
+    }
+
+
+def confidence(features: dict[str, float], calibration: dict | None) -> float:
+    weights = (calibration or DEFAULT_CALIBRATION)["weights"]
+    z = weights.get("bias", 0.0) + sum(weights.get(name, 0.0) * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def threshold(calibration: dict | None) -> float:
+    return float((calibration or DEFAULT_CALIBRATION).get("threshold", 0.5))
+
+
+def subject_found(analysis: QueryAnalysis, hit_terms: Sequence[frozenset[str]], known: Callable[[str], bool]) -> float:
+    """Share of the question's most telling known words that the top hits hold."""
+    subject = [t for t in analysis.subject if known(t)][:SUBJECT_WORDS]
+    if not subject:
+        return 0.0
+    found = set().union(*hit_terms) if hit_terms else set()
+    return sum(1 for t in subject if t in found) / len(subject)
+
+
+def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: Analyzer,
+                        known: Callable[[str], bool]) -> str | None:
+    """Why the best hits cannot answer a price or figure question, or None if they can."""
+    texts = [h.chunk.text for h in hits[:3]]
+    lang = analysis.lang
+    if analysis.asks_price:
+        return None if any(_MONEY.search(t) for t in texts) else "the documentation states no price"
+    if analysis.intent != "quantity":
+        return None
+    asking = set(analyze(_QUANTITY_WORDS.get(lang, ""), lang))
+    subject = [t for t in analysis.subject if known(t) and t not in asking][:SUBJECT_WORDS]
+    content = set(analysis.subject) - asking
+    if not subject:
+        return None
+    for text in texts:
+        for sentence in split_sentences(text):
+            if _DIGIT.search(sentence):
+                words = set(analyze(sentence, lang))
+                # A figure about the subject, or one sharing two of the question's own words.
+                if set(subject) & words or len(content & words) >= 2:
+                    return None
+    return "the documentation gives no figure for this"
+
+
+def assess(features: dict[str, float], calibration: dict | None, missing: str | None) -> Assessment:
+    conf = confidence(features, calibration)
+    if missing:
+        conf = min(conf, MISSING_ANSWER_CONFIDENCE)
+    return Assessment(confidence=conf, answerable=conf >= threshold(calibration), reason=missing or "")

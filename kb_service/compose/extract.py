@@ -1,0 +1,108 @@
+"""Choosing what to quote: whole units, by meaning and by the words asked for (pure).
+
+A unit's score mixes its cosine with the question (unit vectors from ingest, same model)
+and the share of the question's telling words it holds. The best unit is quoted with its
+lead-in; units nearly as good from the same passage follow in page order, within a length
+budget. When the question asks for a figure or a yes/no and the passage states it, the
+unit that states it is quoted even if another scored higher.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
+from kb_service.text.units import plain
+from kb_service.types import QueryAnalysis
+
+WORD_SHARE = 0.5  # weight of the word overlap beside the cosine (both in [0, 1])
+FOCUS_BONUS = 0.1  # the list item retrieval matched is what the question was about
+NEARLY_AS_GOOD = 0.85  # further units must score this share of the best one
+MAX_UNITS = 3
+BUDGET_CHARS = 480
+_DIGIT = re.compile(r"\d")
+_YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not\b|pas\b)", re.I)
+_CHECKS = re.compile(r"[✅✔❌✖❎]")
+
+
+@dataclass(frozen=True)
+class Quote:
+    indices: tuple[int, ...]  # units quoted, in page order
+    score: float  # the best unit's score
+    text: str
+
+
+def unit_scores(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: Analyzer,
+                weight: TermWeight) -> list[float]:
+    lang = passage.chunk.lang
+    focus = passage.focus_index()
+    scores = []
+    for i, (stance, cosine) in enumerate(zip(passage.units, passage.similarity)):
+        text = stance.unit.embed_text
+        score = max(0.0, cosine) + WORD_SHARE * word_overlap(terms, text, lang, analyze, weight)
+        if i == focus:
+            score += FOCUS_BONUS
+        if stance.unit.kind == "step" and not stance.unit.label:
+            score *= 0.5  # "→ Use Journeys" alone says which, not why
+        scores.append(score)
+    return scores
+
+
+def states_fact(analysis: QueryAnalysis, text: str, terms: set[str], lang: str, analyze: Analyzer) -> bool:
+    """The unit holds what a figure or yes/no question asks for."""
+    if analysis.intent == "quantity":
+        return bool(_DIGIT.search(text)) and bool(terms & set(analyze(text, lang)))
+    if analysis.intent == "can":
+        return bool(_YES_NO.search(plain(text))) or bool(_CHECKS.search(text))
+    return False
+
+
+def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: Analyzer, weight: TermWeight,
+          *, max_units: int = MAX_UNITS, budget: int = BUDGET_CHARS) -> Quote | None:
+    """The units of ``passage`` that answer best, as display text (None: nothing to quote)."""
+    if not passage.units:
+        return None
+    scores = unit_scores(passage, analysis, terms, analyze, weight)
+    ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    best = scores[ranked[0]]
+    chosen = [ranked[0]]
+    used = len(passage.units[ranked[0]].unit.text)
+    for i in ranked[1:]:
+        if len(chosen) >= max_units or scores[i] < NEARLY_AS_GOOD * best:
+            break
+        if used + len(passage.units[i].unit.text) <= budget:
+            chosen.append(i)
+            used += len(passage.units[i].unit.text)
+    lang = passage.chunk.lang
+    texts = [passage.units[i].unit.text for i in chosen]
+    if analysis.intent in ("quantity", "can") and not any(states_fact(analysis, t, terms, lang, analyze) for t in texts):
+        stating = [i for i in ranked if states_fact(analysis, passage.units[i].unit.text, terms, lang, analyze)]
+        if stating:
+            chosen.append(stating[0])
+    if analysis.intent == "can" and passage.chunk.kind == "faq" and 0 not in chosen and _YES_NO.search(plain(passage.units[0].unit.text)):
+        chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers a yes/no
+    chosen = sorted(set(chosen))
+    return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
+
+
+def render(passage: Passage, indices) -> str:
+    """The units side by side, each under its lead-in the first time that lead-in appears
+    (unless it only names an option, which the answer names itself)."""
+    out: list[str] = []
+    shown_labels: set[str] = set()
+    for i in indices:
+        stance = passage.units[i]
+        unit = stance.unit
+        text = plain(unit.text)
+        label = plain(unit.label)
+        if label and label not in shown_labels and stance.option is None and not label.startswith("→"):
+            text = f"{label} {text}"
+            shown_labels.add(label)
+        out.append(text)
+    joined = ""
+    for text in out:
+        if joined:
+            joined += " " if joined.endswith((".", "!", "?", ":", "…")) else "; "
+        joined += text
+    return joined

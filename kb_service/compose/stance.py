@@ -1,0 +1,123 @@
+"""Which option each answer unit speaks for, read from the docs' structure (pure).
+
+A unit speaks for an option only inside *comparison material*: a page the profile names as
+the comparison guide, or a section that compares options itself (its heading names two or
+more, or its labels name two or more). There, the structure says which option a unit is
+filed under:
+
+* a table row with a cell that is just an option's name (a decision table's "Recommended
+  approach" column) or whose first cell is one (an overview table's "Approach" column);
+* a list item or sentence under a label or decision step naming one option ("Action
+  Campaigns:", "→ Use Journeys");
+* else the nearest heading naming one option ("Journey use cases");
+* else the option a statement opens with ("Journeys for behavioral, real-time engagement").
+
+Never from a word that merely occurs: "journey" in a how-to heading of another page does
+not make its steps a recommendation. A comparison-matrix row (options as columns) speaks
+for no one option; its columns do (``matrix_columns``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kb_service.text.options import OptionCatalog
+from kb_service.text.units import Unit, plain, split_units
+from kb_service.types import Chunk
+
+# A cell that *is* an option's name is short ("Journeys (Business Event)"); a longer one
+# describes something and only mentions it.
+MAX_NAME_CELL_WORDS = 5
+_CHECKS = {"✅", "✔", "✔️", "❌", "✖", "❎"}
+
+
+@dataclass(frozen=True)
+class UnitStance:
+    unit: Unit
+    option: str | None  # the option the unit is filed under, None when it speaks for none
+
+
+def is_comparison_material(chunk: Chunk, catalog: OptionCatalog, comparison_pages: tuple[str, ...],
+                           section_options: frozenset[str] = frozenset()) -> bool:
+    if not catalog:
+        return False
+    if any(chunk.path.endswith(page) for page in comparison_pages):
+        return True
+    if any(len(catalog.named(heading, chunk.lang)) >= 2 for heading in chunk.heading_path):
+        return True
+    return len(section_options) >= 2
+
+
+def matrix_columns(chunk: Chunk, catalog: OptionCatalog) -> dict[int, str]:
+    """Column index -> option, for a row of a table whose headers are options."""
+    if chunk.kind != "table_row" or not catalog:
+        return {}
+    columns = {i: catalog.sole(header, chunk.lang) for i, (header, _) in enumerate(chunk.cells) if i > 0}
+    columns = {i: option for i, option in columns.items() if option}
+    return columns if len(columns) >= 2 else {}
+
+
+def is_check_row(chunk: Chunk) -> bool:
+    """A ✅/❌ row of a feature-availability matrix."""
+    return chunk.kind == "table_row" and len(chunk.cells) > 2 and all(c.strip() in _CHECKS for _, c in chunk.cells[1:])
+
+
+def _row_option(chunk: Chunk, catalog: OptionCatalog) -> str | None:
+    cells = chunk.cells
+    if not cells or matrix_columns(chunk, catalog):
+        return None
+    for position, (_, cell) in enumerate(cells):
+        if len(plain(cell).split()) <= MAX_NAME_CELL_WORDS:
+            option = catalog.sole(cell, chunk.lang)
+            if option and (position > 0 or len(cells) > 1):
+                return option
+    return None
+
+
+def section_options(chunks: list[Chunk], catalog: OptionCatalog) -> dict[tuple, frozenset[str]]:
+    """(lang, path, heading_path) -> the options that the section's labels and headings of
+    its subsections name one at a time: two or more means the section compares them."""
+    found: dict[tuple, set[str]] = {}
+    for chunk in chunks:
+        for depth in range(1, len(chunk.heading_path) + 1):
+            key = (chunk.lang, chunk.path, chunk.heading_path[:depth])
+            found.setdefault(key, set())
+            if depth < len(chunk.heading_path):
+                option = catalog.sole(chunk.heading_path[depth], chunk.lang)
+                if option:
+                    found[key].add(option)
+        key = (chunk.lang, chunk.path, chunk.heading_path)
+        for unit in split_units(chunk.text, chunk.kind):
+            if unit.label:
+                option = catalog.sole(unit.label, chunk.lang)
+                if option:
+                    found[key].add(option)
+    return {key: frozenset(options) for key, options in found.items()}
+
+
+def unit_stances(chunk: Chunk, catalog: OptionCatalog, comparison: bool) -> tuple[UnitStance, ...]:
+    """Each unit of ``chunk`` with the option it speaks for (None outside comparison material)."""
+    units = split_units(chunk.text, chunk.kind)
+    if not comparison:
+        return tuple(UnitStance(u, None) for u in units)
+    lang = chunk.lang
+    if chunk.kind == "table_row":
+        option = _row_option(chunk, catalog)
+        return tuple(UnitStance(u, option) for u in units)
+    heading_option = next(
+        (o for o in (catalog.sole(h, lang) for h in reversed(chunk.heading_path[1:])) if o), None
+    )
+    out = []
+    for unit in units:
+        # The nearest structure decides: a unit's own lead-in, else the heading it sits
+        # under, else the option the statement opens with ("Action Campaigns are typically
+        # the simplest, …"). A question ("Journeys or campaigns?") opens with a name but
+        # chooses neither; a heading's option outranks a name that only starts a phrase
+        # ("Campagnes d'anniversaire" listed under "Cas d'utilisation de parcours").
+        option = catalog.sole(unit.label, lang) if unit.label else None
+        if option is None and unit.kind != "step":
+            option = heading_option
+        if option is None and not plain(unit.text).endswith("?"):
+            option = catalog.named_at_start(unit.text, lang)
+        out.append(UnitStance(unit, option))
+    return tuple(out)

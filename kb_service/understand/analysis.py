@@ -1,0 +1,93 @@
+"""Understand: one QueryAnalysis per question, built once, read by every later stage.
+
+Language, intent, the options the question names, its subject words, and (in a
+conversation) the topic it carries over from earlier turns. Pure apart from the
+language detector and the corpus statistics it is handed.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from kb_service.store.lexical import analyze
+from kb_service.text.options import OptionCatalog
+from kb_service.types import LANGUAGES, QueryAnalysis
+from kb_service.understand.conversation import is_follow_up, standalone
+from kb_service.understand.intent import asks_price, classify, need_text
+from kb_service.understand.language import language_scores
+from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
+
+# Below this lingua confidence a question is too short to tell English from French by its
+# letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
+AMBIGUOUS_LANGUAGE = 0.9
+
+Coverage = Callable[[str, str], float]  # (text, lang) -> share of its words the docs use
+Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how telling it is (IDF)
+
+
+class Understander:
+    def __init__(self, catalog: OptionCatalog, coverage: Coverage, specificity: Specificity,
+                 languages: Sequence[str] = LANGUAGES) -> None:
+        self.catalog = catalog
+        self.coverage = coverage
+        self.specificity = specificity
+        self.languages = tuple(languages)
+
+    def language(self, text: str, context_lang: str | None = None) -> str:
+        """The detected language; on a short, ambiguous question the language of the
+        conversation when there is one, else the one whose docs know more of its words."""
+        talk = small_talk_language(text)
+        if talk:
+            return talk
+        scores = {code: value for code, value in language_scores(text).items() if code in self.languages}
+        if not scores:
+            return context_lang or (self.languages[0] if self.languages else "en")
+        best = max(scores, key=scores.get)
+        if scores[best] >= AMBIGUOUS_LANGUAGE:
+            return best
+        if context_lang in scores:
+            return context_lang
+        coverage = {code: self.coverage(text, code) for code in scores}
+        top = max(coverage.values())
+        return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
+
+    def analyze(self, question: str, *, lang: str | None = None, history: Sequence[str] = (),
+                previous: QueryAnalysis | None = None) -> QueryAnalysis:
+        """``history``: the earlier user turns, oldest first; ``previous``: the analysis of
+        the last of them, when the caller has it (a conversation analysed turn by turn)."""
+        text = without_greeting(question)
+        small = is_small_talk(text)
+        history = [h for h in history if h.strip() and not is_small_talk(h)]
+        if history and previous is None:
+            previous = self.analyze(history[-1], lang=lang, history=history[:-1])
+        context_lang = previous.lang if previous is not None else None
+        question_lang = self.language(text, context_lang)
+        follow_up = bool(history) and not small and is_follow_up(text)
+        rewritten = standalone(text, history) if follow_up else None
+        query = rewritten or text
+        # A follow-up that is not a plain swap of subject is retrieved with the topic of the
+        # turns before it beside it ("can we have it go out at 8am?" after the ski-resort
+        # announcement).
+        context = previous.query if follow_up and rewritten is None and previous is not None else ""
+        intent = classify(text, question_lang, self.catalog, small_talk=small)
+        if follow_up and previous is not None and intent in ("other", "can") and previous.intent not in ("smalltalk",):
+            # "and for a monthly newsletter?" asks what the turn before asked, of another need.
+            intent = previous.intent if intent == "other" or previous.intent == "choose" else intent
+        options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
+        need = need_text(query, question_lang, self.catalog) if intent == "choose" else ""
+        terms = sorted(set(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
+        return QueryAnalysis(
+            text=text,
+            query=query,
+            lang=question_lang,
+            answer_lang=lang or question_lang,
+            intent=intent,
+            options=options,
+            subject=tuple(terms),
+            asks_price=asks_price(text, question_lang),
+            follow_up=follow_up,
+            context=context,
+            need=need if len(need.split()) >= 2 else "",
+            explicit_lang=lang is not None,
+        )
+

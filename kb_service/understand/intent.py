@@ -1,0 +1,223 @@
+"""What a question asks for (pure): choose, howto, whatis, can, quantity, smalltalk, other.
+
+Read from the question's own asking words, in English and French, not from its subject: a
+long scenario ("we run a ski resort … journey or campaign?") is a choice because of how it
+ends, and "how do I set up a journey?" is a how-to although it names an option. The options
+come from the profile (``OptionCatalog``): with no profile, "choose" is still recognised
+from asking words ("which option should we use?"), never from product names.
+
+Where a question holds several asks, the last one decides ("what's a journey? and would it
+fit our newsletter, or a campaign?" asks to choose): people put the question last.
+"""
+
+from __future__ import annotations
+
+import re
+
+from kb_service.text.options import OptionCatalog, fold
+
+_FLAGS = re.I | re.X
+
+# Asking to choose between options, whatever they are.
+_CHOOSE = {
+    "en": re.compile(
+        r"""\b(which|what)\s+(approach|option|one|type|kind|tool|solution|method)\b(?!\s+of\b)
+          | \b(which|what)\b[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt)
+          | \b(should|would)\s+(i|we)\s+(use|go\s+with|pick|choose|build|opt|set\s+(it|this|that)\s+up\s+as)\b[^?.]{0,60}\bor\b
+          | \b(recommend|recommended|recommendation|suggest)\b
+          | \bbest\s+(approach|option|choice|fit|way\s+to\s+go|tool)\b
+          | \b(right|best|better|simplest|easiest|quickest|best-suited)\s+(approach|option|choice|fit|tool|one)\b
+          | \bwhich\s+(is|one\s+is|would\s+be|fits|suits)\b
+          | \bwhat\s+(fits|suits|works\s+best)\b
+          | \b(is\s+(it|this|that)|are\s+(these|they))\s+(a|an)?\s*\w*\s*(or)\b
+          | \bor\s+(a|an)?\s*\w*\s*\?\s*$
+          | \b(vs\.?|versus)\b
+          | \bapproach\b(?!\s+optimizer)""",
+        _FLAGS,
+    ),
+    "fr": re.compile(
+        r"""\bquel(le)?\s+(approche|option|type|outil|solution|m[ée]thode|choix)\b(?!\s+d)
+          | \b(lequel|laquelle|lesquel(le)?s)\b
+          | \b(recommand|conseill|pr[ée]conis|sugg[ée]r)\w*
+          | \b(meilleur|meilleure|mieux|plus\s+simple|plus\s+adapt[ée]e?)\b
+          | \b(plut[ôo]t)\b
+          | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur)\s+quoi\b
+          | \bquoi\s+(utiliser|choisir|prendre)\b
+          | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
+          | \bou\s+(un|une)?\s*\w*\s*\?\s*$
+          | \b(vs\.?|versus)\b
+          | \bapproche\b""",
+        _FLAGS,
+    ),
+}
+_HOWTO = {
+    "en": re.compile(
+        r"""\bhow\s+(do|can|should|would|could|to|does)\b(?!\s+(i|we|you)\s+(know|tell|decide|choose|pick))
+          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | \bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
+        _FLAGS,
+    ),
+    "fr": re.compile(
+        r"""\bcomment\b(?!\s+(savoir|choisir|d[ée]cider))
+          | \b[ée]tapes?\s+(pour|de)\b | \bo[uù]\s+(est-ce\s+qu'on|puis-je|peut-on)\b | \bconfigurer\b | \bparam[ée]trer\b""",
+        _FLAGS,
+    ),
+}
+_WHATIS = {
+    "en": re.compile(
+        r"""^\W*(what|who)('s|\s+is|\s+are|\s+does)\b | \bwhat\s+(is|are)\s+(a|an|the)?\s*\w+ | \bmeaning\s+of\b | \bdefin(e|ition)\b
+          | \bdiff(erence)?s?\b | \bwhat\s+does\b[^?]{0,40}\bmean\b | \bexplain\b""",
+        _FLAGS,
+    ),
+    "fr": re.compile(
+        r"""\bc'est\s+quoi\b | \bqu'est[- ]ce\s+(que|qu')\b | \bqu'est-ce\b | \bd[ée]finition\b | \bque\s+(signifie|veut\s+dire)\b
+          | \bdiff([ée]rence)?s?\b | \bc\s+koi\b | \bexpliqu""",
+        _FLAGS,
+    ),
+}
+_CAN = {
+    "en": re.compile(
+        r"""^\W*(can|could|may|is|are|does|do|will|would)\s+(i|we|you|it|they|a|an|the|my|our|journeys?|campaigns?|\w+s?)\b
+          | \bis\s+it\s+possible\b | \b(can|could)\s+(i|we|you)\b | \bpossible\b | \bsupport(s|ed)?\b | \ballowed\b
+          | \bwork(s)?\s+(with|in|for|on)\b""",
+        _FLAGS,
+    ),
+    "fr": re.compile(
+        r"""\b(peut-on|puis-je|pouvons-nous|peut-il|peuvent-ils|est-il\s+possible|est-ce\s+possible|est-ce\s+qu)
+          | \bpossible\b | \bon\s+peut\b | \bje\s+peux\b | \bprend(s|re|nent)?\s+en\s+charge\b | \bcompatible\b
+          | \bfonctionne(nt)?\s+(avec|dans|pour)\b""",
+        _FLAGS,
+    ),
+}
+_QUANTITY = {
+    "en": re.compile(
+        r"""\bhow\s+(many|much|long|often|big|large|soon|fast)\b | \b(max|maximum|minimum|min|limit|limits|quota|cap|ceiling)\b
+          | \bup\s+to\s+how\b | \bnumber\s+of\b | \bduration\b | \bretention\b | \bhow\s+far\b | \brange\b
+          | \b(lowest|highest|peak|longest|shortest|fastest)\b""",
+        _FLAGS,
+    ),
+    "fr": re.compile(
+        r"""\bcombien\b | \b(max|maximum|maximal|maximale|minimum|limite|limites|quota|plafond)\b | \bnombre\s+(de|d')\b
+          | \bdur[ée]e\b | \bd[ée]lai\b | \br[ée]tention\b | \bjusqu'[àa]\s+quand\b | \bplage\b
+          | \b(plus\s+long|plus\s+court|au\s+plus|au\s+moins)\b""",
+        _FLAGS,
+    ),
+}
+_PRICE = {
+    "en": re.compile(
+        r"\bhow\s+much\b[^?]*\b(cost|pay|charge)|\b(cost|price|fee|fees)\s+(of|for|per)\b|\bwhat\s+(is|are|'s)\s+the\s+(cost|price|pricing|fees?)\b"
+        r"|\bpricing\b|\blicen[cs]e\s+(cost|price|fee)s?\b|\b(cost|price)s?\s*\?",
+        re.I,
+    ),
+    "fr": re.compile(r"\bcombien\s+co[uû]te|\b(co[uû]t|prix|tarif)s?\b|\btarification\b|\bfactur", re.I),
+}
+# The asker's own pricing system is not a question about price ("our pricing engine").
+_OWN_PRICING_SYSTEM = re.compile(
+    r"\b(pricing|tarification|price)\s+(tool|engine|system|team|platform|service|api|update|change|drop)s?\b"
+    r"|\b(outil|moteur|syst[eè]me|[ée]quipe|plateforme|service)s?\s+de\s+(pricing|tarification|prix)\b|\bbaisse\s+de\s+prix\b",
+    re.I,
+)
+# A figure asked for outright outweighs a choice word in the same ask ("how many emails do
+# you recommend?" wants the number).
+_STRONG_QUANTITY = {
+    "en": re.compile(r"\bhow\s+(many|much|long|often)\b", re.I),
+    "fr": re.compile(r"\bcombien\b|\bquelle\s+dur[ée]e\b", re.I),
+}
+# Naming options is choosing between them only when the ask sets them side by side.
+_BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
+# "Which one should we use?" still chooses when it also asks what something is.
+_ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|fit|adapt", re.I)
+# French asks yes or no by intonation alone: a question without a question word.
+_FR_QUESTION_WORD = re.compile(
+    r"\b(qui|que|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b|qu'", re.I
+)
+# Where the last ask starts: after a question mark, or a full stop before a capital letter
+# ("e.g. once per order?" stays one sentence).
+_ASK_SPLIT = re.compile(r"(?<=\?)\s+|(?<=[.!])\s+(?=[A-ZÀ-Ý])")
+_LEADING_LINK = re.compile(r"^\W*(and|also|so|ok|okay|but|then|et|aussi|alors|donc|mais|puis|sinon)\b[\s,]*", re.I)
+
+
+def last_ask(question: str) -> str:
+    """The last sentence holding a question mark, else the last sentence, without a leading
+    "and" / "et" that ties it to the one before."""
+    sentences = [s for s in _ASK_SPLIT.split(question.strip()) if s.strip()]
+    asking = [s for s in sentences if "?" in s]
+    ask = asking[-1] if asking else (sentences[-1] if sentences else question)
+    return _LEADING_LINK.sub("", ask) or ask
+
+
+def asks_price(question: str, lang: str) -> bool:
+    pattern = _PRICE.get(lang, _PRICE["en"])
+    return bool(pattern.search(_OWN_PRICING_SYSTEM.sub(" ", question)))
+
+
+def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bool = False) -> str:
+    """The intent of ``question`` (see kb_service.types.INTENTS)."""
+    if small_talk:
+        return "smalltalk"
+    text = fold(question)
+    ask = fold(last_ask(question))
+    lang = lang if lang in _CHOOSE else "en"
+    # Naming two options or more in the ask ("journey or campaign?") is choosing between them.
+    mentions = catalog.mentions(ask, lang) if catalog else []
+    side_by_side = len(mentions) >= 2 and bool(_BETWEEN.search(ask))
+    whatis = bool(_WHATIS[lang].search(ask))
+    choose = side_by_side or bool(_CHOOSE[lang].search(ask))
+    howto = bool(_HOWTO[lang].search(ask))
+    quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
+    strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
+    can = bool(_CAN[lang].search(ask)) or (
+        lang == "fr" and ask.rstrip().endswith("?") and not _FR_QUESTION_WORD.search(ask)
+    )
+    if whatis and not quantity and not _ASKS_ADVICE.search(ask):
+        # "What's the difference between a journey and a campaign?" wants an explanation.
+        return "whatis"
+    if strong_quantity:
+        return "quantity"
+    if choose and not howto:
+        if quantity and not side_by_side and not _CHOOSE[lang].search(re.sub(r"\bwhich\s+is\b", "", ask)):
+            return "quantity"
+        return "choose"
+    if howto:
+        return "howto"
+    if quantity:
+        return "quantity"
+    if choose:
+        return "choose"
+    if can:
+        return "can"
+    # A scenario told as statements that ends without a question mark, naming what to send
+    # to whom, still asks how to do it; everything else (keyword queries) is "other".
+    if "?" not in text and _CHOOSE[lang].search(text):
+        return "choose"
+    return "other"
+
+
+_ASKING_PHRASES = {
+    "en": re.compile(
+        r"\b(which|what)\b[^?.]{0,40}\b(should|would|do|does|could|can)\s+(i|we|you)\s+(use|pick|choose|go\s+with|recommend|build|do)\b"
+        r"|\bwhat\s+do\s+you\s+recommend\b|\b(is\s+(it|this|that)|are\s+(these|they))\b|\bwhich\s+(one|is)\b"
+        r"|\b(or\s+)?(something\s+else|another\s+option|other)\b|\bor\b",
+        re.I,
+    ),
+    "fr": re.compile(
+        r"\b(on\s+part\s+sur|je\s+prends|on\s+prend|j'utilise|on\s+utilise)\s+quoi\b|\bque\s+(me\s+)?conseill\w*\b"
+        r"|\b(c'est|est-ce)\s+(plut[ôo]t\s+)?(un|une)?\b|\bplut[ôo]t\b|\b(ou\s+)?autre\s+chose\b|\bou\b",
+        re.I,
+    ),
+}
+
+
+def need_text(question: str, lang: str, catalog: OptionCatalog) -> str:
+    """The question without what asks for a choice: the option names and the asking words
+    ("which approach", "journey or campaign?"), so that what remains describes the need.
+    Passages are compared with the need, not with the asking, which every "which
+    approach?" question shares with every decision row."""
+    lang = lang if lang in _CHOOSE else "en"
+    text = fold(question)
+    for mention in reversed(catalog.mentions(text, lang) if catalog else []):
+        text = text[: mention.start] + " " + text[mention.end :]
+    text = _CHOOSE[lang].sub(" ", text)
+    text = _ASKING_PHRASES[lang].sub(" ", text)
+    text = re.sub(r"\s*[?!]+", ".", text)
+    text = re.sub(r"(\s*[.,;:-])+\s*(?=[.,;:-]|$)", "", text)
+    return " ".join(text.split()).strip(" .,;:-")

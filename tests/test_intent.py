@@ -1,0 +1,38 @@
+"""Intent of a question: read from how it asks, not from what it names (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb_service.profiles import load_profile
+from kb_service.text.options import OptionCatalog
+from kb_service.understand.intent import classify
+
+CATALOG = OptionCatalog(load_profile("journey-optimizer"))
+
+
+@pytest.mark.parametrize(
+    "question, lang, intent",
+    [
+        ("We're a ski resort and email every pass holder the opening date. Journey or campaign?", "en", "choose"),
+        ("which approach for cart abandonment?", "en", "choose"),
+        ("On est une école. Plutôt parcours ou campagne ?", "fr", "choose"),
+        ("How do I set up a journey for new subscribers?", "en", "howto"),
+        ("comment créer une campagne orchestrée ?", "fr", "howto"),
+        ("What's a Read Audience journey?", "en", "whatis"),
+        ("quelle est la différence entre un parcours et une campagne orchestrée ?", "fr", "whatis"),
+        ("Can I convert a campaign into a journey?", "en", "can"),
+        ("les campagnes déclenchées par API font des tests A/B ?", "fr", "can"),
+        ("what's the maximum duration of a wait activity?", "en", "quantity"),
+        ("how many emails do you recommend in a welcome series?", "en", "quantity"),
+        ("wait activity", "en", "other"),
+    ],
+)
+def test_intents(question, lang, intent):
+    assert classify(question, lang, CATALOG) == intent
+
+
+def test_without_a_profile_choice_still_comes_from_asking_words():
+    empty = OptionCatalog(None)
+    assert classify("which option should we use for invoices?", "en", empty) == "choose"
+    assert classify("how do I export a report?", "en", empty) == "howto"

@@ -1,0 +1,66 @@
+"""Whole answer units and the option each speaks for, on hand-made chunks (pure)."""
+
+from __future__ import annotations
+
+from kb_service.compose.stance import is_comparison_material, matrix_columns, unit_stances
+from kb_service.profiles import load_profile
+from kb_service.text.options import OptionCatalog
+from kb_service.text.units import split_units
+from kb_service.types import Chunk
+
+CATALOG = OptionCatalog(load_profile("journey-optimizer"))
+GUIDE = "help/using/start/journeys-vs-campaigns.md"
+
+
+def chunk(text, kind="list", path=GUIDE, heading=("Guide", "Use cases"), lang="en", cells=()):
+    return Chunk(chunk_id="c", source="s", path=path, lang=lang, title="Guide", heading_path=heading, anchor="a",
+                 url="u", alt_url=None, line_start=1, line_end=2, kind=kind, text=text, embed_text=text, cells=cells)
+
+
+def test_list_items_keep_their_lead_in_and_an_faq_question_is_not_a_unit():
+    units = split_units("**Q: Can I combine them?**\n\nA: Absolutely! Most teams use both:\n- Journeys for behaviour\n\nAfter the list.", "section")
+    assert [u.text for u in units] == ["Absolutely!", "Journeys for behaviour", "After the list."]
+    assert units[1].label == "Most teams use both:" and units[2].label == ""
+
+
+def test_a_decision_step_binds_its_question_and_its_items_to_its_answer():
+    units = split_units("**Simple message delivery?**\n→ **Use Action or API-triggered Campaigns**\n- All at once", "section")
+    assert [u.kind for u in units] == ["step", "step", "item"]
+    assert units[0].label.startswith("→") and units[2].label.startswith("→")
+
+
+def test_sentences_do_not_split_on_abbreviations_or_decimals():
+    units = split_units("Waits last up to 2.5 days, e.g. for a reminder. Then it ends.", "paragraph")
+    assert [u.text for u in units] == ["Waits last up to 2.5 days, e.g. for a reminder.", "Then it ends."]
+
+
+def test_items_under_an_option_label_speak_for_that_option():
+    text = "**Action Campaigns:**\n* **Monthly newsletters**: Scheduled batch delivery\n\n**API-triggered Campaigns:**\n* **Order confirmations**: Triggered by e-commerce system"
+    stances = unit_stances(chunk(text), CATALOG, comparison=True)
+    assert [s.option for s in stances] == ["action", "api"]
+
+
+def test_outside_comparison_material_nothing_speaks_for_an_option():
+    how_to = chunk("Use Journeys to send a reminder.", kind="paragraph", path="help/using/building-journeys/journey.md",
+                   heading=("Get started with journeys", "Design in the canvas"))
+    assert not is_comparison_material(how_to, CATALOG, (GUIDE,))
+    assert [s.option for s in unit_stances(how_to, CATALOG, comparison=False)] == [None]
+    vs = chunk("x", path="help/using/building-journeys/journey.md", heading=("Journeys", "Journeys vs Campaigns: When to use each"))
+    assert is_comparison_material(vs, CATALOG, ())
+
+
+def test_decision_rows_speak_for_their_option_and_matrix_rows_for_none():
+    decision = chunk("Your need: Cart abandonment | Recommended approach: Journeys | Why: Real-time trigger", kind="table_row",
+                     cells=(("Your need", "Cart abandonment"), ("Recommended approach", "Journeys"), ("Why", "Real-time trigger")))
+    assert {s.option for s in unit_stances(decision, CATALOG, comparison=True)} == {"journey"}
+    matrix = chunk("Channel: Email | Journeys: ✅ | Orchestrated Campaigns: ❌", kind="table_row",
+                   cells=(("Channel", "Email"), ("Journeys", "✅"), ("Orchestrated Campaigns", "❌")))
+    assert {s.option for s in unit_stances(matrix, CATALOG, comparison=True)} == {None}
+    assert matrix_columns(matrix, CATALOG) == {1: "journey", 2: "orchestrated"}
+
+
+def test_the_product_name_is_never_an_option_and_longest_names_win():
+    assert CATALOG.named("Adobe Journey Optimizer offers orchestrated campaigns", "en") == ["orchestrated"]
+    assert CATALOG.sole("→ Use Action or API-triggered Campaigns", "en") == "campaigns"
+    assert CATALOG.sole("Campagne déclenchée par l’API", "fr") == "api"
+    assert OptionCatalog(None).named("journeys and campaigns", "en") == []
