@@ -259,12 +259,14 @@ class KnowledgeBase:
 
     # ---- understand --------------------------------------------------------------------
 
-    def understand(self, question: str, *, lang: str | None = None, history: Sequence[str] = ()) -> QueryAnalysis:
-        """What kb makes of ``question`` (after the earlier user turns ``history``)."""
+    def understand(self, question: str, *, lang: str | None = None, history: Sequence[str] = (),
+                   previous_answer: str = "") -> QueryAnalysis:
+        """What kb makes of ``question`` (after the earlier user turns ``history``, the last
+        of which kb answered with ``previous_answer``)."""
         if self._understander is None:
             self.load()
         assert self._understander is not None
-        return self._understander.analyze(question, lang=lang, history=history)
+        return self._understander.analyze(question, lang=lang, history=history, previous_answer=previous_answer)
 
     def embed_query(self, text: str) -> np.ndarray:
         key = " ".join(text.split())
@@ -368,14 +370,16 @@ class KnowledgeBase:
         lang: str | None = None,
         path_prefix: str | None = None,
         history: Sequence[str] = (),
+        previous_answer: str = "",
     ) -> Answer:
-        """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns.
+        """Answer ``question`` from the docs, or abstain; ``history`` = earlier user turns,
+        ``previous_answer`` = kb's answer to the last of them.
 
         ``lang`` is the language to answer in: kb retrieves in the question's own language
         and cites the twin sections (same page, same anchor) in ``lang``. When the docs in
         the question's language do not answer, the other language's docs are tried."""
         started = time.perf_counter()
-        analysis = self.understand(question, lang=lang, history=history)
+        analysis = self.understand(question, lang=lang, history=history, previous_answer=previous_answer)
         return self.answer(analysis, k=k, path_prefix=path_prefix, started=started)
 
     def answer(self, analysis: QueryAnalysis, *, k: int = 5, path_prefix: str | None = None,
@@ -502,7 +506,9 @@ class KnowledgeBase:
         users = [m["content"] for m in messages if m.get("role") == "user"]
         if not users:
             raise ValueError("messages must contain at least one user message")
-        return self.ask(users[-1], k=k, lang=lang, history=users[:-1])
+        last_user = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+        answers = [m["content"] for m in messages[:last_user] if m.get("role") == "assistant"]
+        return self.ask(users[-1], k=k, lang=lang, history=users[:-1], previous_answer=answers[-1] if answers else "")
 
     # ---- corpus views ------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ language detector and the corpus statistics it is handed.
 
 from __future__ import annotations
 
+import re
+
 from typing import Callable, Sequence
 
 from kb_service.store.lexical import analyze
@@ -17,6 +19,12 @@ from kb_service.understand.intent import asks_price, classify, need_text
 from kb_service.understand.language import language_scores
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
 
+# A question word of its own: the turn asks something new, whatever the turn before asked.
+_ASKS_ITS_OWN = re.compile(
+    r"\b(what|which|how|when|where|who|why|can|could|does|do|is|are|quoi|quel|quelle|quels|quelles|comment|"
+    r"combien|quand|o[uù]|pourquoi|peut|peux|est-ce)\b",
+    re.I,
+)
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
@@ -52,9 +60,11 @@ class Understander:
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
     def analyze(self, question: str, *, lang: str | None = None, history: Sequence[str] = (),
-                previous: QueryAnalysis | None = None) -> QueryAnalysis:
+                previous: QueryAnalysis | None = None, previous_answer: str = "") -> QueryAnalysis:
         """``history``: the earlier user turns, oldest first; ``previous``: the analysis of
-        the last of them, when the caller has it (a conversation analysed turn by turn)."""
+        the last of them, when the caller has it; ``previous_answer``: kb's own answer to
+        it, whose recommended option is part of the topic ("which channels can I send
+        *those* with?" after "Recommended: Orchestrated Campaign")."""
         text = without_greeting(question)
         small = is_small_talk(text)
         history = [h for h in history if h.strip() and not is_small_talk(h)]
@@ -67,14 +77,23 @@ class Understander:
         query = rewritten or text
         # A follow-up that is not a plain swap of subject is retrieved with the topic of the
         # turns before it beside it ("can we have it go out at 8am?" after the ski-resort
-        # announcement).
-        context = previous.query if follow_up and rewritten is None and previous is not None else ""
+        # announcement), and with the option kb recommended then.
+        context = ""
+        if follow_up and rewritten is None and previous is not None:
+            named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
+            recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
+            context = f"{previous.query} {recommended}".strip()
         intent = classify(text, question_lang, self.catalog, small_talk=small)
-        if follow_up and previous is not None and intent in ("other", "can") and previous.intent not in ("smalltalk",):
-            # "and for a monthly newsletter?" asks what the turn before asked, of another need.
-            intent = previous.intent if intent == "other" or previous.intent == "choose" else intent
+        if follow_up and previous is not None and previous.intent != "smalltalk" and (
+            rewritten is not None or (intent == "other" and not _ASKS_ITS_OWN.search(text))
+        ):
+            # "and for a monthly newsletter?" asks what the turn before asked, of another need;
+            # "which channels can I send those with?" asks a question of its own.
+            intent = previous.intent
         options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
-        need = need_text(query, question_lang, self.catalog) if intent == "choose" else ""
+        # The need of a follow-up choice includes what the earlier turns said of it.
+        need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",
+                         question_lang, self.catalog) if intent == "choose" else ""
         terms = sorted(set(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
         return QueryAnalysis(
             text=text,

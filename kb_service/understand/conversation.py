@@ -16,7 +16,7 @@ _FOLLOW_UP = re.compile(
       | what\s+about | how\s+about | same\s+(?:question\s+)?for | and\s+then
       | et\s+(?:pour|pour\s+les|avec|si|concernant|qu'en\s+est-il\s+d[e'u]s?)?
       | qu'en\s+est-il\s+d[e'u]s? | pareil\s+pour | m[eê]me\s+question\s+pour
-      | also | aussi | or
+      | also | aussi | or | so | ok | okay | then | if | but | still | alors | donc | du\s+coup | mais | sinon | si
     )\b[\s,:]*""",
     re.I | re.X,
 )
@@ -26,7 +26,12 @@ _FRAME = re.compile(
     re.I | re.X,
 )
 _MIN_STANDALONE_WORDS = 6
-# Words that point back at something said before ("can we have *it* go out at 8am?").
+MAX_SWAPPED_WORDS = 6  # "and for a monthly newsletter?" swaps in at most a few words
+# Words that point back at something said before wherever they stand ("send *those* texts").
+_STRONG_ANAPHORA = re.compile(
+    r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b", re.I
+)
+# Words that point back only when the turn opens with them ("can we have *it* go out at 8am?").
 _ANAPHORA = re.compile(
     r"\b(it|its|that|those|them|they|this\s+one|these|the\s+same|ones|there|ça|cela|celui|celle|ceux|celles|"
     r"le\s+même|la\s+même|les\s+mêmes|dedans|y\s+a|l'envoyer|les\s+envoyer|le\s+faire)\b",
@@ -41,7 +46,8 @@ def is_follow_up(turn: str) -> bool:
     points inside the turn ("how do I test my journey before publishing it?")."""
     words = turn.split()
     opening = " ".join(words[:4])
-    return bool(_FOLLOW_UP.match(turn)) or len(words) <= 3 or bool(_ANAPHORA.search(opening))
+    return (bool(_FOLLOW_UP.match(turn)) or len(words) <= 3 or bool(_ANAPHORA.search(opening))
+            or bool(_STRONG_ANAPHORA.search(turn)))
 
 
 def standalone(turn: str, history: Sequence[str]) -> str | None:
@@ -55,6 +61,9 @@ def standalone(turn: str, history: Sequence[str]) -> str | None:
         previous = standalone(previous, history[:-1]) or previous
     topic = _FOLLOW_UP.sub("", turn, count=1).strip()
     frame = _FRAME.match(previous)
-    if topic and frame and len(frame.group("frame").split()) <= 8:
+    # Only a short new subject in a single-sentence question frame is a swap of subject;
+    # anything longer is a question of its own, retrieved with the earlier turn beside it.
+    single_question = not re.search(r"[.!?]\s+\S", previous.strip())
+    if topic and frame and single_question and len(topic.split()) <= MAX_SWAPPED_WORDS and len(frame.group("frame").split()) <= 8:
         return f"{frame.group('frame')} {topic}"
     return None

@@ -122,6 +122,11 @@ _STRONG_QUANTITY = {
     "en": re.compile(r"\bhow\s+(many|much|long|often)\b", re.I),
     "fr": re.compile(r"\bcombien\b|\bquelle\s+dur[ée]e\b", re.I),
 }
+# A question opening with an auxiliary asks yes or no, whatever figure it mentions.
+_YES_NO_OPENING = {
+    "en": re.compile(r"^\W*(can|could|may|will|would|is\s+it|is\s+there|are\s+there|do|does)\s+(i|we|you|it|they|there|one|a|an|the|my|our)\b", re.I),
+    "fr": re.compile(r"^\W*(peut-on|puis-je|pouvons-nous|est-ce\s+qu|est-il\s+possible|on\s+peut|je\s+peux)", re.I),
+}
 # Naming options is choosing between them only when the ask sets them side by side.
 _BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
 # "Which one should we use?" still chooses when it also asks what something is.
@@ -168,6 +173,9 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     can = bool(_CAN[lang].search(ask)) or (
         lang == "fr" and ask.rstrip().endswith("?") and not _FR_QUESTION_WORD.search(ask)
     )
+    if _YES_NO_OPENING[lang].search(ask) and not choose:
+        # "Can I see exactly how many emails will go out?" asks yes or no.
+        return "can"
     if whatis and not quantity and not _ASKS_ADVICE.search(ask):
         # "What's the difference between a journey and a campaign?" wants an explanation.
         return "whatis"
