@@ -9,7 +9,7 @@ No ``from __future__ import annotations`` here: the SDK reads the tools' signatu
 annotations name values of ``build_server``'s scope (the default ``max_chars``).
 """
 
-
+import logging
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
@@ -94,11 +94,14 @@ def build_server(backend: DocsBackend, *, max_chars: int = DEFAULT_MAX_CHARS, ma
     """The MCP server over ``backend``; ``max_chars`` is the tools' default page length."""
     default_chars = max(MIN_MAX_CHARS, min(MAX_MAX_CHARS, max_chars))
     MaxChars = _max_chars(default_chars)
+    # MCPServer() calls logging.basicConfig (a handler on the root logger); kb's loggers would
+    # then print every record twice. The edges configure logging, so the root is put back.
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     server = DocsMCPServer(backend, name="kb", title="kb documentation answers", version=version,
-                           instructions=INSTRUCTIONS, warn_on_duplicate_resources=False,
-                           # The SDK configures the root logger at this level: keep it at the
-                           # default so that kb serve's own logging is left as it was.
-                           log_level="WARNING")
+                           instructions=INSTRUCTIONS, warn_on_duplicate_resources=False, log_level="WARNING")
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
     @server.tool(title="Search the docs", annotations=_READ_ONLY)
     async def search_docs(
