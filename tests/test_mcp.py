@@ -323,8 +323,13 @@ def test_kb_mcp_with_url_forwards_to_the_server_without_torch(server, tmp_path):
     assert json.loads(modules.read_text()) == [], "kb mcp --url imported heavy modules"
 
 
-def test_kb_mcp_with_a_wrong_key_reports_it_in_the_tool_result(server):
-    launcher = f"import sys\nfrom kb_service.cli import main\nsys.argv = ['kb', 'mcp', '--url', {server!r}]\nmain()\n"
-    result = run(lambda c: c.call_tool("search_docs", {"query": "journeys"}),
-                 _stdio(["-c", launcher], {"KB_API_KEY": "wrong"}))
-    assert result.is_error and "401" in text_of(result) and "API key" in text_of(result)
+def test_a_refused_key_reaches_the_tool_result_as_the_servers_message(server):
+    # The backend of `kb mcp --url`, in this process (the subprocess above covers the command).
+    from kb_service.mcp_server.backends import BackendError, RemoteBackend
+    from kb_service.mcp_server.server import build_server
+
+    tool = build_server(RemoteBackend(server, api_key="wrong"))
+    result = run(lambda c: c.call_tool("search_docs", {"query": "journeys"}), lambda: Client(tool))
+    assert result.is_error and "401 unauthorized" in text_of(result) and "API key" in text_of(result)
+    with pytest.raises(BackendError, match="cannot reach"):
+        asyncio.run(RemoteBackend("http://127.0.0.1:9", api_key=KEY).documents())  # port 9: nothing listens
