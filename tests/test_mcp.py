@@ -249,8 +249,24 @@ def test_the_api_key_is_required_on_mcp(server):
 
 def test_mcp_answers_only_under_the_allowed_hosts(server):
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    headers = {**AUTH, "Accept": "application/json, text/event-stream", "Host": "rebound.example:8000"}
-    assert httpx.post(server + "/mcp", json=body, headers=headers).status_code == 421
+    headers = {**AUTH, "Accept": "application/json, text/event-stream"}
+    assert httpx.post(server + "/mcp", json=body, headers=headers).status_code == 200
+    assert httpx.post(server + "/mcp", json=body, headers={**headers, "Host": "rebound.example:8000"}).status_code == 421
+    assert httpx.post(server + "/mcp", json=body, headers={**headers, "Origin": "http://rebound.example"}).status_code == 403
+
+
+def test_mcp_shares_the_rate_limit_of_the_query_routes(make_client):
+    # The app in process (TestClient: its Host is "testserver", allowed here); the limit is the
+    # same token bucket per key as /v1/ask's.
+    client = make_client(rate_limit_per_minute=3, api_keys=KEY, mcp_allowed_hosts="testserver")
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {**AUTH, "Accept": "application/json, text/event-stream"}
+    assert client.post("/mcp", json=body, headers=headers).status_code == 200
+    assert client.post("/v1/ask", json={"question": APPROACH_QUESTION}, headers=AUTH).status_code == 200
+    assert client.post("/mcp", json=body, headers=headers).status_code == 200
+    refused = client.post("/mcp", json=body, headers=headers)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert "Retry-After" in refused.headers
 
 
 def test_sections_route_says_what_is_not_found(server):
