@@ -94,3 +94,56 @@ def test_a_cursor_only_continues_the_result_it_was_made_for():
     for junk in ("", "not-a-cursor", "e30", "!!!"):
         with pytest.raises(CursorError, match="not a cursor"):
             decode_cursor(junk, "search_docs", h)
+
+
+def _view(number: int, anchor: str) -> dict:
+    return {"number": number, "title": "Setup guide", "heading_path": ["Setup", anchor.title()], "url": f"{PAGE}#{anchor}",
+            "path": "guide/setup.md", "lang": "en", "line_start": 3, "line_end": 4, "snippet": "Install the agent.",
+            "alt_url": None, "kind": "paragraph", "score": 0.5, "chunk_id": f"c-{anchor}", "text": "Install. " * 40}
+
+
+def test_a_long_answer_comes_in_pages_with_its_citations_on_the_first():
+    from kb_service.mcp_server.results import ask_page
+
+    answer = " ".join(f"Sentence number {i} of the answer [1]." for i in range(120))
+    view = {"answer": answer, "abstained": False, "confidence": 0.9, "lang": "en", "approach": None,
+            "citations": [_view(1, "install")], "see_also": [_view(0, "configure")]}
+    parts, cursor, pages = [], None, 0
+    while pages < 20:
+        text, result = ask_page("how to install?", None, view, 1000, cursor)
+        assert len(text) <= 1000 + 200
+        first = pages == 0
+        assert bool(result.citations) == first and ("Citations:" in text) == first
+        parts.append(result.answer)
+        cursor, pages = result.next_cursor, pages + 1
+        if cursor is None:
+            break
+    assert pages >= 4 and " ".join(parts) == answer
+    with pytest.raises(CursorError):  # the same cursor for another question
+        ask_page("something else?", None, view, 1000, encode_cursor(Cursor("ask_docs", 10, "0" * 16)))
+
+
+def test_an_abstention_is_not_found_with_the_closest_sections():
+    from kb_service.mcp_server.results import ask_page
+
+    view = {"answer": "The documentation doesn't cover this.", "abstained": True, "confidence": 0.1, "lang": "en",
+            "approach": None, "citations": [], "see_also": [_view(0, "configure")], "answer_id": "a-1"}
+    text, result = ask_page("how to bake a cake?", None, view, 4000, None)
+    assert result.not_found and result.abstained and not result.citations and result.answer_id == "a-1"
+    assert [s.url for s in result.closest] == [f"{PAGE}#configure"]
+    assert text.startswith("NOT FOUND") and "Closest sections (not an answer):" in text
+
+
+def test_search_hits_come_in_pages_that_fit():
+    from kb_service.mcp_server.results import search_page
+
+    hits = [_view(0, f"s{i}") for i in range(6)]  # 360 characters of text each
+    seen, cursor = [], None
+    for _ in range(6):
+        text, result = search_page("install", "en", hits, 1300, cursor)
+        assert len(result.hits) >= 1 and len(text) <= 1300 + 400
+        seen += [h.url for h in result.hits]
+        cursor = result.next_cursor
+        if cursor is None:
+            break
+    assert seen == [h["url"] for h in hits] and result.total == 6

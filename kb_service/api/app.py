@@ -63,7 +63,7 @@ def _description(settings: Settings) -> str:
 
 * **Query**: `POST /v1/search`, `POST /v1/ask`, `POST /v1/chat` (JSON or Server-Sent Events).
 * **OpenAI-compatible**: `POST /v1/chat/completions`, `GET /v1/models` — point an OpenAI client at `/v1`.
-* **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/index`.
+* **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/sections?url=`, `GET /v1/index`.
 * **MCP**: `/mcp` (Streamable HTTP, stateless) — tools `search_docs`, `ask_docs`, `get_section`; pages as resources.
 * **Operations**: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /v1/admin/reload`.
 

@@ -36,11 +36,14 @@ class ServiceBackend:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def _kb(self) -> Any:
+    def _serving(self) -> Any:
         serving = self.service.serving
         if serving is None:
             raise BackendError(self.service.load_error or "the index is still loading: retry in a moment")
-        return serving.kb
+        return serving
+
+    def _kb(self) -> Any:
+        return self._serving().kb
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -63,10 +66,7 @@ class ServiceBackend:
         return await self._run(lambda: sections_of(kb).section(url))
 
     async def documents(self) -> list[dict[str, Any]]:
-        serving = self.service.serving
-        if serving is None:
-            self._kb()  # raises the reason
-        return serving.documents
+        return self._serving().documents  # computed once per loaded index
 
     async def page(self, lang: str, path: str) -> dict[str, Any] | None:
         kb = self._kb()

@@ -117,7 +117,7 @@ def ask_page(question: str, lang: str | None, view: dict[str, Any], max_chars: i
     citations = [Citation(**_ref(c), number=c["number"], snippet=c.get("snippet", ""), alt_url=c.get("alt_url"))
                  for c in view.get("citations", [])] if first else []
     closest = [SectionRef(**_ref(h)) for h in view.get("see_also", [])] if first else []
-    trailer = _citation_lines(view, citations, closest)
+    trailer = _citation_lines(view, citations, closest) if first else ""
     budget = max(200, max_chars - len(trailer)) if first else max_chars
     text_part, next_offset = cut_text(answer, offset, budget)
     next_cursor = encode_cursor(Cursor("ask_docs", next_offset, fingerprint)) if next_offset is not None else None
