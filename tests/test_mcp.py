@@ -26,8 +26,9 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from tests.api_fixtures import api_settings
-from tests.live_server import live_server
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import api_settings  # noqa: E402  (after the rewrite hook)
+from tests.live_server import live_server  # noqa: E402
 
 pytest_plugins = ["tests.api_fixtures"]  # the session's index and loaded KnowledgeBase
 
@@ -349,3 +350,15 @@ def test_a_refused_key_reaches_the_tool_result_as_the_servers_message(server):
     assert result.is_error and "401 unauthorized" in text_of(result) and "API key" in text_of(result)
     with pytest.raises(BackendError, match="cannot reach"):
         asyncio.run(RemoteBackend("http://127.0.0.1:9", api_key=KEY).documents())  # port 9: nothing listens
+
+
+def test_kb_mcp_refuses_to_start_without_a_usable_index_or_url(tmp_path):
+    from typer.testing import CliRunner
+
+    from kb_service.cli import app
+
+    runner = CliRunner()
+    missing = runner.invoke(app, ["mcp", "--index", str(tmp_path / "none")], env={"KB_URL": ""})
+    assert missing.exit_code == 2 and "kb ingest" in missing.output
+    bad_url = runner.invoke(app, ["mcp", "--url", "ftp://example"])
+    assert bad_url.exit_code == 2 and "--url must be an http:// or https:// URL" in bad_url.output
