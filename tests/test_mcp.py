@@ -256,6 +256,13 @@ def test_mcp_answers_only_under_the_allowed_hosts(server):
     assert httpx.post(server + "/mcp", json=body, headers={**headers, "Origin": "http://rebound.example"}).status_code == 403
 
 
+def test_mcp_takes_posts_only_and_never_holds_a_stream_open(server):
+    # Stateless: no session to end, nothing the server would send unasked on a GET stream.
+    for method in ("GET", "DELETE"):
+        response = httpx.request(method, server + "/mcp", headers={**AUTH, "Accept": "text/event-stream"}, timeout=10)
+        assert response.status_code == 405 and "use POST" in response.json()["error"]["message"]
+
+
 def test_mcp_shares_the_rate_limit_of_the_query_routes(make_client):
     # The app in process (TestClient: its Host is "testserver", allowed here); the limit is the
     # same token bucket per key as /v1/ask's.

@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     for router in routers:
         app.include_router(router)
     # MCP over Streamable HTTP: an ASGI endpoint, so the SDK reads and answers the requests.
-    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["GET", "POST", "DELETE"], include_in_schema=False))
+    # POST only: stateless, the server has no session to end (DELETE) and never speaks first,
+    # so a GET stream would stay open doing nothing; clients take the 405 as "no stream".
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["POST"], include_in_schema=False))
 
     # Read from our routers (their paths include the prefix), not from app.routes, whose
     # entries for included routers are FastAPI internals.
