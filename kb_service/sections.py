@@ -29,7 +29,10 @@ class SectionNotFound(LookupError):
 def normalise_url(url: str) -> str:
     """The form URLs are compared in: scheme and host lower-cased, no query string, no
     trailing slash before the anchor. Citation URLs pass through unchanged."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. "http://[x": not a URL any section has
+        return url.strip()
     path = parts.path.rstrip("/") or parts.path
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, "", parts.fragment))
 

@@ -52,8 +52,9 @@ def test_a_url_that_is_not_a_section_says_what_is_there():
         sections.section(PAGE)
     with pytest.raises(SectionNotFound, match="no section with this anchor"):
         sections.section(f"{PAGE}#nowhere")
-    with pytest.raises(SectionNotFound, match="no indexed section"):
-        sections.section("https://elsewhere.example/a#b")
+    for junk in ("https://elsewhere.example/a#b", "http://[broken", "\x00", "#"):
+        with pytest.raises(SectionNotFound, match="no indexed section"):
+            sections.section(junk)
 
 
 def test_a_page_lists_its_sections_in_order_with_their_text():
