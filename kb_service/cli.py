@@ -1,4 +1,4 @@
-"""kb command line: ingest | search | ask | serve | eval | bench | info.
+"""kb command line: ingest | search | ask | serve | mcp | eval | bench | info.
 
 A thin edge: it reads configuration and the environment, then calls KnowledgeBase (or a
 remote kb server with --url). Heavy modules are imported inside commands, so that
@@ -7,6 +7,7 @@ remote kb server with --url). Heavy modules are imported inside commands, so tha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -325,6 +326,32 @@ def serve(
 
     uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
                 loop="uvloop", http="httptools", log_level="warning", access_log=False)
+
+
+@app.command()
+def mcp(
+    url: Optional[str] = typer.Option(None, "--url", help="Forward to a running kb server (or KB_URL) instead of "
+                                                          "loading the index; KB_API_KEY is sent as its key."),
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Serve the docs to an AI assistant over MCP (stdio): search_docs, ask_docs, get_section."""
+    settings = _settings(config, index)
+    from kb_service.mcp_server.backends import LocalBackend, RemoteBackend
+    from kb_service.mcp_server.server import build_server
+
+    url = url or os.environ.get("KB_URL")
+    if url:
+        if not url.startswith(("http://", "https://")):
+            _fail(f"--url must be an http:// or https:// URL, got {url!r}")
+        backend = RemoteBackend(url, api_key=os.environ.get("KB_API_KEY"))
+    else:
+        # Loaded before the protocol starts, so a missing index is an error message and exit
+        # code the client's log shows, not a server that fails every call.
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the protocol's: nothing else on it
+            backend = LocalBackend(_load_kb(config, index))
+    server = build_server(backend, max_chars=settings.mcp_max_chars, max_question_chars=settings.max_question_chars)
+    server.run("stdio")  # stdout carries the protocol from here on; messages go to stderr
 
 
 @app.command()

@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     # and names no option. kb.toml sets the Journey Optimizer profile.
     profile: str = ""
 
+    # MCP (/mcp on `kb serve`, and `kb mcp`). Host headers /mcp answers to, comma-separated
+    # ("host:port", or "host:*" for any port): the SDK refuses others (421), so a web page on
+    # another name that resolves here (DNS rebinding) cannot call it. Add the public name the
+    # server is reached under when it is not local.
+    mcp_allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"
+    # Default length of a tool result's text; a client may ask for 500-20000 (max_chars).
+    mcp_max_chars: int = Field(4000, ge=500, le=20000)
+
     # Remote mode for the CLI
     url: str | None = None
 
@@ -132,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+
+    @property
+    def mcp_allowed_host_list(self) -> list[str]:
+        return [h.strip() for h in self.mcp_allowed_hosts.split(",") if h.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

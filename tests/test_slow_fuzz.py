@@ -52,7 +52,8 @@ def fuzzed_server(api_index, shared_kb) -> Iterator[str]:
 OPERATIONS = [
     ("POST", "/v1/search"), ("POST", "/v1/ask"), ("POST", "/v1/chat"), ("POST", "/v1/chat/completions"),
     ("GET", "/v1/models"), ("GET", "/v1/models/{model}"), ("GET", "/v1/documents"),
-    ("GET", "/v1/documents/{lang}/{path}"), ("GET", "/v1/index"), ("GET", "/healthz"), ("GET", "/readyz"),
+    ("GET", "/v1/documents/{lang}/{path}"), ("GET", "/v1/sections"), ("GET", "/v1/index"),
+    ("GET", "/healthz"), ("GET", "/readyz"),
     ("GET", "/metrics"), ("POST", "/v1/admin/reload"),
 ]
 

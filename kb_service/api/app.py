@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
@@ -25,6 +26,7 @@ from kb_service.api.errors import install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
 from kb_service.api.security import RequestContext, RequestLimits
 from kb_service.api.streaming import FastJSONResponse
+from kb_service.mcp_server.http import MCP_PATH, McpEndpoint
 
 API_VERSION = "1.0.0"
 
@@ -61,7 +63,8 @@ def _description(settings: Settings) -> str:
 
 * **Query**: `POST /v1/search`, `POST /v1/ask`, `POST /v1/chat` (JSON or Server-Sent Events).
 * **OpenAI-compatible**: `POST /v1/chat/completions`, `GET /v1/models` — point an OpenAI client at `/v1`.
-* **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/index`.
+* **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/sections?url=`, `GET /v1/index`.
+* **MCP**: `/mcp` (Streamable HTTP, stateless) — tools `search_docs`, `ask_docs`, `get_section`; pages as resources.
 * **Operations**: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /v1/admin/reload`.
 
 **Errors** always have the shape `{{"error": {{"code": "...", "message": "...", "request_id": "..."}}}}`;
@@ -78,7 +81,7 @@ request body ≤ {settings.max_body_bytes} bytes [`max_body_bytes`], question or
 **Requests**: bodies are JSON (`Content-Type: application/json`, or none; others get 415).
 Unknown fields are ignored. Control characters other than tab and newlines are removed from text.
 
-**Access**: {"an API key is required on `/v1` routes" if settings.api_key_list else "no API key is configured"}
+**Access**: {"an API key is required on `/v1` routes and `/mcp`" if settings.api_key_list else "no API key is configured"}
 (`Authorization: Bearer <key>` or `X-API-Key`); admin routes need the admin key
 (`Authorization: Bearer <key>` or `X-Admin-Key`). Health, readiness, metrics and these docs are open.
 """
@@ -92,12 +95,14 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     settings = settings if settings is not None else load_settings()
     _configure_logging()
     service = Service(settings, kb)
+    mcp = McpEndpoint(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service.start()
         try:
-            yield
+            async with mcp.running():  # the MCP SDK's session manager, for /mcp
+                yield
         finally:
             service.stop()
 
@@ -122,12 +127,16 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_documents, routes_admin)]
     for router in routers:
         app.include_router(router)
+    # MCP over Streamable HTTP: an ASGI endpoint, so the SDK reads and answers the requests.
+    # POST only: stateless, the server has no session to end (DELETE) and never speaks first,
+    # so a GET stream would stay open doing nothing; clients take the 405 as "no stream".
+    app.router.routes.append(Route(MCP_PATH, endpoint=mcp, methods=["POST"], include_in_schema=False))
 
     # Read from our routers (their paths include the prefix), not from app.routes, whose
     # entries for included routers are FastAPI internals.
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     json_paths = {r.path for r in routes if "POST" in r.methods and r.body_field is not None}
-    known_paths = {r.path for r in routes} | {app.openapi_url or "", app.docs_url or "", app.redoc_url or ""}
+    known_paths = {r.path for r in routes} | {app.openapi_url or "", app.docs_url or "", app.redoc_url or "", MCP_PATH}
     # Added innermost first: RequestContext wraps CORS, which wraps RequestLimits, which wraps
     # the query fast path, so every response gets X-Request-ID, the limit errors still carry
     # CORS headers, and the fast path sees only bodies that passed the limits.

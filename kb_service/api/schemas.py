@@ -254,12 +254,30 @@ class SectionPublic(_Public):
     chunks: int
 
 
+class SectionTextPublic(_Public):
+    """One whole section: the chunks of one page under one anchor, with their text."""
+
+    url: str
+    path: str
+    lang: str
+    title: str
+    heading_path: list[str]
+    anchor: str
+    line_start: int
+    line_end: int
+    alt_url: str | None = Field(description="The same section in the other language, when that page exists.")
+    chunks: int
+    text: str
+
+
 class OutlinePublic(_Public):
     path: str
     lang: str
     title: str
     url: str
-    sections: list[SectionPublic]
+    sections: list[SectionPublic | SectionTextPublic] = Field(
+        description="Each section's heading path, anchor, URL and line range; with `text=true`, "
+                    "whole sections (by anchor) with their text.")
 
 
 class IndexInfoPublic(BaseModel):
@@ -349,7 +367,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed JSON or invalid UTF-8 (`invalid_json`).",
         401: "Missing or wrong API key (`unauthorized`).",
         403: "Admin routes are disabled (`admin_disabled`).",
-        404: "Not found (`document_not_found`, `not_found`).",
+        404: "Not found (`document_not_found`, `section_not_found`, `not_found`).",
         409: "Reload failed; the previous index keeps serving (`reload_failed`).",
         413: "Body larger than `max_body_bytes`, question longer than `max_question_chars` or more than `max_messages` turns.",
         415: "Content-Type is not application/json (`unsupported_media_type`).",

@@ -232,7 +232,8 @@ class RequestLimits:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         request_id = scope.get(REQUEST_ID_KEY)
-        limited = scope["path"].startswith("/v1/")  # probes, metrics and docs always answer
+        # Probes, metrics and docs always answer; the query routes (REST and MCP) are limited.
+        limited = scope["path"].startswith("/v1/") or scope["path"] == "/mcp"
         if limited and self.in_flight >= self.max_in_flight:
             self.service.metrics.rejected.labels("overload").inc()
             return await send_error(send, 503, "overloaded", f"the server is at its limit of {self.max_in_flight} "
