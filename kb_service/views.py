@@ -40,6 +40,7 @@ def answer_view(answer: Answer) -> dict[str, Any]:
         "confidence": round(float(answer.confidence), 4),
         "lang": answer.lang,
         "approach": answer.approach,
+        "intent": answer.intent,
         "citations": [citation_view(c) for c in answer.citations],
         "see_also": [hit_view(h) for h in answer.see_also],
         "took_ms": round(answer.took_ms, 3),

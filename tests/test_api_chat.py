@@ -90,10 +90,19 @@ def test_blank_last_user_turn_is_422(client):
                  "messages.1.content: must not be empty")
 
 
-@pytest.mark.parametrize("role", ["system", "bot", "", "USER", None])
+@pytest.mark.parametrize("role", ["bot", "", "USER", None])
 def test_bad_role_is_422(client, role):
     response = client.post("/v1/chat", json={"messages": [{"role": role, "content": "hi"}]})
     assert_error(response, 422, "invalid_request", "messages.0.role")
+
+
+def test_a_system_turn_is_accepted_and_not_searched(client):
+    question = {"role": "user", "content": "which approach for cart abandonment?"}
+    plain = client.post("/v1/chat", json={"messages": [question]}).json()
+    system = {"role": "system", "content": "You are the newsletter team's assistant. Answer briefly."}
+    with_system = client.post("/v1/chat", json={"messages": [system, question]})
+    assert with_system.status_code == 200
+    assert with_system.json()["answer"] == plain["answer"] and with_system.json()["approach"] == "journey"
 
 
 def test_ten_thousand_turns_is_413(client):

@@ -78,7 +78,8 @@ class AskRequest(_Request):
 
 
 class ChatMessage(_Request):
-    role: Literal["user", "assistant"]
+    # A system turn (a chat-bot's own instructions) is accepted and not searched.
+    role: Literal["system", "user", "assistant"]
     content: str
 
     @field_validator("content")
@@ -191,7 +192,12 @@ class AnswerPublic(_Public):
     abstained: bool = Field(description="True when the docs do not cover the question; see_also then lists the closest sections.")
     confidence: float = Field(ge=0, le=1)
     lang: str
-    approach: str | None = Field(description="journey | action | api | orchestrated, when the answer names one.")
+    approach: str | None = Field(
+        description="The option the answer recommends (with the Journey Optimizer profile: journey | action | api | "
+        "orchestrated); null unless the question asks to choose."
+    )
+    intent: str = Field("other", description="What the question was understood to ask: choose | howto | whatis | can | "
+                        "quantity | smalltalk | other.")
     citations: list[CitationPublic]
     see_also: list[HitPublic]
     took_ms: float
@@ -206,6 +212,7 @@ class AnswerPublic(_Public):
                     "confidence": 0.91,
                     "lang": "en",
                     "approach": "action",
+                    "intent": "choose",
                     "citations": [
                         {
                             "chunk_id": "3f1c0a9b2d4e5f607182",
