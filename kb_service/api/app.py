@@ -15,18 +15,33 @@ from typing import AsyncIterator
 import orjson
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
 from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
 from kb_service.api.deps import Service
-from kb_service.api.errors import install_error_handlers
+from kb_service.api.errors import error_response, install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
 from kb_service.api.security import RequestContext, RequestLimits
 from kb_service.api.streaming import FastJSONResponse
 
 API_VERSION = "1.0.0"
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in kb's JSON error shape (not plain text)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        reason = bytes(response.body).decode("latin-1").replace("Disallowed CORS ", "")
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+        return error_response(response.status_code, "cors_refused", f"this CORS preflight is refused (its {reason} "
+                              "is not allowed): the allowed origins are the cors_origins setting", None, headers)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -136,7 +151,7 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     app.add_middleware(RequestLimits, service=service, json_paths=json_paths)
     if settings.cors_origin_list:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Admin-Key", "X-Request-ID"],
