@@ -51,12 +51,14 @@ def serve(index: Path, home: Path, **env_overrides: str):
                                env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(1200):  # bounded wait for readiness
+        ready_in_a_row = 0
+        for _ in range(1200):  # bounded wait for readiness of both workers: 20 new connections in a row
             try:
-                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                    break
+                ready_in_a_row = ready_in_a_row + 1 if httpx.get(url + "/readyz", timeout=2).status_code == 200 else 0
             except httpx.TransportError:
-                pass
+                ready_in_a_row = 0
+            if ready_in_a_row >= 20:
+                break
             time.sleep(0.1)
         else:
             raise SystemExit(f"server not ready; log in {log.name}")
@@ -130,11 +132,11 @@ def probe_slow_bodies(url: str, connections: int = 200) -> dict:
 
 
 def probe_idle(url: str) -> dict:
-    idle = connect(url)
-    half = connect(url)
-    half.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     out = {}
-    for name, sock in (("idle", idle), ("half_headers", half)):
+    for name, sent in (("idle", b""), ("half_request_line", b"POST /v1/as"),
+                       ("half_headers", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")):
+        sock = connect(url)
+        sock.sendall(sent)
         _data, after = wait_closed(sock, 30)
         out[f"{name}_closed_after_s"] = round(after, 1) if after is not None else None
         sock.close()
