@@ -178,7 +178,7 @@ def test_a_truncated_vectors_file_is_a_503_naming_it_only_in_the_log(api_index, 
 # ---- 3 and 4: reloads ---------------------------------------------------------------------
 
 
-def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path, make_client, monkeypatch):
+def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path, make_client, monkeypatch, caplog):
     root = copy_index(api_index, tmp_path / "index")
     client = make_client(admin_key=ADMIN, index=root, kb=None)
     assert client.get("/readyz").status_code == 200
@@ -196,6 +196,12 @@ def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path
                          "previous index is still being served")
     assert str(tmp_path) not in error["message"]
     assert client.post("/v1/ask", json=ASK).status_code == 200
+    # A server starting on it: the log names the file (it said "unexpected error").
+    with caplog.at_level(logging.ERROR, logger="kb_service.api"):
+        fresh = make_client(index=root, kb=None)
+    assert_error(fresh.post("/v1/ask", json=ASK), 503, "index_unavailable", "server log")
+    logged = [r.fields.get("error") for r in caplog.records if getattr(r, "fields", {}).get("event") == "index_unavailable"]
+    assert logged and "dense.faiss" in logged[0] and "Permission denied" in logged[0]
 
 
 class SlowWorker:
