@@ -10,7 +10,6 @@ for the disk-full probe (it mounts a small tmpfs); that probe is skipped otherwi
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import shutil
