@@ -286,6 +286,7 @@ def test_failed_authentications_are_limited_per_address(make_client):
 _HITS = """
 import sys
 from kb_service.api.deps import Service
+from kb_service.config import Settings
 service = Service(Settings(index=sys.argv[1], rate_limit_per_minute=10))  # KB_RUN_DIR: one of several workers
 print(type(service.limits.storage).__name__, sum(service.limits.take("ip:127.0.0.1") == 0 for _ in range(15)))
 """
