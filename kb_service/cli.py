@@ -169,7 +169,12 @@ def ingest(
     if not verbose and len(report.warnings) > 10:
         console.print(f"[yellow]… {len(report.warnings) - 10} more warnings (--verbose)[/yellow]")
     if settings.query_backend == "onnx":
-        ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+        from kb_service.models.onnx import OnnxModelError
+
+        try:
+            ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+        except OnnxModelError as exc:
+            _fail(str(exc), code=1)
     _print_ingest_summary(report, verbose)
 
 
@@ -324,8 +329,10 @@ def serve(
                                   "--port", str(port), "--workers", str(workers)])
     import uvicorn  # only here: the supervisor above replaces this process
 
+    from kb_service.api.server_options import uvicorn_options
+
     uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+                loop="uvloop", log_level="warning", access_log=False, **uvicorn_options(settings))
 
 
 @app.command()

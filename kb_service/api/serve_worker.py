@@ -7,6 +7,9 @@ import sys
 
 import uvicorn
 
+from kb_service.api.server_options import uvicorn_options
+from kb_service.config import load_settings
+
 
 def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -20,8 +23,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
-    config = uvicorn.Config("kb_service.api.app:create_app", factory=True, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False)
+    config = uvicorn.Config("kb_service.api.app:create_app", factory=True, loop="uvloop",
+                            log_level="warning", access_log=False, **uvicorn_options(load_settings()))
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 
