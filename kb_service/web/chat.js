@@ -62,7 +62,7 @@ function browserLang() {
 }
 
 /** Build the chat in ``container``; resolves once the server's settings are known. */
-export async function mountChat(container, { baseUrl = "" } = {}) {
+export async function mountChat(container, { baseUrl = "", embedded = false } = {}) {
   const id = `kb${++mounted}`;
   const ui = new Labels(browserLang());
   const state = { turns: [], lang: null, busy: false, controller: null, settings: null };
@@ -104,7 +104,7 @@ export async function mountChat(container, { baseUrl = "" } = {}) {
   const root = h("div", { class: "kb-chat", lang: ui.lang },
     h("div", { class: "kb-header" },
       h("div", { class: "kb-brand" },
-        h("h1", { class: "kb-title" }, ui.text("title")),
+        h(embedded ? "h2" : "h1", { class: "kb-title" }, ui.text("title")),  // a host page has its own h1
         h("p", { class: "kb-subtitle" }, ui.text("subtitle"))),
       h("div", { class: "kb-tools" }, langSwitch, newButton),
       keyBox),

@@ -20,7 +20,7 @@
   var container = document.createElement("div");
   shadow.append(style, container);
   import(base + "/ui/chat.js").then(function (chat) {
-    return chat.mountChat(container, { baseUrl: base });
+    return chat.mountChat(container, { baseUrl: base, embedded: true });
   }).catch(function (error) {
     container.textContent = "kb could not load its chat from " + base + ": " + error;
   });
