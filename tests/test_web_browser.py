@@ -191,12 +191,13 @@ def test_answer_streams_in_with_numbered_citations(offline, server, shots):
         expect(item.locator(".kb-cite-alt")).to_have_attribute("href", cited["alt_url"])
         expect(item.locator(".kb-cite-alt")).to_have_text("Version française")
 
+    page.screenshot(path=str(shots / "1-answer.png"), full_page=True)  # docs/images/chat.png is one of these
+
     # The [n] marks in the text are links to their source in the list.
     refs = answer.locator(".kb-answer-text a.kb-ref")
     assert refs.count() >= 1
     refs.first.click()
     expect(citations.first).to_be_focused()
-    page.screenshot(path=str(shots / "1-answer.png"))
 
 
 def test_citation_opens_the_quoted_sentence_at_its_anchor(offline, server, shots):

@@ -213,10 +213,13 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
 
   function focusCitation(turn, number) {
     const target = root.querySelector(`#${CSS.escape(citationId(turn, number))}`);
-    if (target) {
-      target.scrollIntoView({ block: "nearest" });
-      target.focus();
+    if (!target) {
+      turn.wantedCitation = number;  // clicked while the answer streams: shown once the sources arrive
+      return;
     }
+    turn.wantedCitation = null;
+    target.scrollIntoView({ block: "nearest" });
+    target.focus();
   }
 
   function renderAnswer(turn) {
@@ -278,6 +281,7 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
             h("ol", { class: "kb-citations" }, meta.citations.map((c) => citationItem(turn, c))));
         }
         if (meta.answer_id) body.append(feedbackButtons(meta.answer_id, s));
+        if (turn.wantedCitation) focusCitation(turn, turn.wantedCitation);
       },
     };
   }

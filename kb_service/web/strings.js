@@ -35,7 +35,7 @@ const STRINGS = {
     retryIn: (s) => `Try again in ${s} s`,
     errors: {
       network: "kb cannot be reached: check your connection or whether the server is running, then try again.",
-      rate_limited: (s) => `Too many questions in a short time. You can ask again in ${s} seconds.`,
+      rate_limited: (s) => `Too many questions in a short time. You can ask again in ${s} second${s === 1 ? "" : "s"}.`,
       busy: "kb is busy or still starting up. Try again in a few seconds.",
       unauthorized: "This server needs a valid API key: enter it in the API key field above, then try again.",
       too_long: "The question or the conversation is too long: shorten the question or start a new conversation.",
@@ -79,7 +79,7 @@ const STRINGS = {
     retryIn: (s) => `Réessayer dans ${s} s`,
     errors: {
       network: "kb est injoignable : vérifiez la connexion ou que le serveur tourne, puis réessayez.",
-      rate_limited: (s) => `Trop de questions en peu de temps. Vous pourrez redemander dans ${s} secondes.`,
+      rate_limited: (s) => `Trop de questions en peu de temps. Vous pourrez redemander dans ${s} seconde${s > 1 ? "s" : ""}.`,
       busy: "kb est occupé ou encore en démarrage. Réessayez dans quelques secondes.",
       unauthorized: "Ce serveur demande une clé d’API valide : saisissez-la dans le champ Clé d’API, puis réessayez.",
       too_long: "La question ou la conversation est trop longue : raccourcissez la question ou commencez une nouvelle conversation.",
