@@ -366,6 +366,9 @@ def test_errors_are_worded_and_the_page_recovers(offline, server, shots):
     page = open_chat(offline, server)
     failures = iter([
         lambda route: route.abort("internetdisconnected"),
+        lambda route: route.fulfill(status=503, headers={"Retry-After": "1"}, content_type="application/json",
+                                    body=json.dumps({"error": {"code": "index_loading", "message": "loading",
+                                                               "request_id": "r503"}})),
         lambda route: route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
                                     body=json.dumps({"error": {"code": "rate_limited", "message": "limit",
                                                                "request_id": "r429"}})),
@@ -388,6 +391,8 @@ def test_errors_are_worded_and_the_page_recovers(offline, server, shots):
     ask(page, CART)
     expect(error).to_contain_text("kb cannot be reached")
     page.screenshot(path=str(shots / "9-network-down.png"))
+    retry.click()  # still failing: now kb is starting up
+    expect(error).to_contain_text("kb is busy or still starting up")
     failing["on"] = False
     retry.click()
     expect(last_answer(page).locator(".kb-citation").first).to_be_visible()
@@ -421,6 +426,35 @@ def test_errors_are_worded_and_the_page_recovers(offline, server, shots):
     assert page.evaluate("sessionStorage.getItem('kb.apiKey')") == "k-123"
     assert page.evaluate("localStorage.length") == 0
     expect(last_answer(page)).to_have_class(re.compile(r"\bkb-abstention\b"))
+
+
+def test_keyboard_only(offline, server, shots):
+    page = open_chat(offline, server)
+    page.locator("body").focus()
+    focused = []
+    for _ in range(12):  # Tab goes through the controls in reading order, to the question box
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.tagName + ':' + (document.activeElement.type || '')"))
+        if focused[-1] == "TEXTAREA:textarea":
+            break
+    assert focused[-1] == "TEXTAREA:textarea", focused
+    assert "INPUT:radio" in focused and "BUTTON:button" in focused  # the language switch, New conversation
+    page.keyboard.type("which approach")
+    page.keyboard.press("Shift+Enter")  # a new line, not a send
+    page.keyboard.type("for cart abandonment?")
+    assert page.locator("textarea").input_value() == "which approach\nfor cart abandonment?"
+    expect(page.locator(".kb-turn")).to_have_count(0)
+    with page.expect_request("**/v1/chat") as sent:
+        page.keyboard.press("Enter")
+    assert sent.value.post_data_json["messages"][-1]["content"] == "which approach\nfor cart abandonment?"
+    answer = last_answer(page)
+    expect(answer.locator(".kb-citation").first).to_be_visible()
+    expect(page.locator("textarea")).to_be_focused()  # ready for the next question
+    expect(page.locator("textarea")).to_have_value("")
+    answer.locator("a.kb-ref").first.focus()
+    page.keyboard.press("Enter")
+    expect(answer.locator(".kb-citation").first).to_be_focused()
+    page.screenshot(path=str(shots / "0-keyboard.png"))
 
 
 def test_feedback_buttons_only_for_answers_with_an_id(offline, server):
