@@ -225,7 +225,7 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
   function renderAnswer(turn) {
     const box = turn.answerBox;
     const body = h("section", { class: "kb-answer kb-pending", "aria-busy": "true" });
-    const who = h("p", { class: "kb-who" }, ui.text("kb"));
+    const who = h("h2", { class: "kb-who" }, ui.text("kb"));  // each answer a section under the page's h1
     const text = h("p", { class: "kb-answer-text" });
     append(body, who, text);
     box.append(body);
@@ -264,7 +264,7 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
         body.setAttribute("lang", meta.lang || ui.lang);
         if (meta.abstained) {
           body.classList.add("kb-abstention");
-          who.after(h("h2", { class: "kb-abstention-title" }, s.notCovered));
+          who.after(h("h3", { class: "kb-abstention-title" }, s.notCovered));
           if (meta.see_also?.length) {
             body.append(h("h3", { class: "kb-sources-title" }, s.closest),
               h("ul", { class: "kb-closest" }, meta.see_also.map((hit) => h("li", {}, sourceLink(hit, hit.url)))));
