@@ -86,12 +86,13 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
       root.setAttribute("lang", ui.lang);
     });
     const label = key ? ui.text(key) : (value === "en" ? "English" : "Français");
-    return h("label", { class: "kb-lang-choice", lang: value || null }, input, label);
+    const choice = h("label", { class: "kb-lang-choice", lang: value || null }, input, label);
+    return key ? ui.attr(choice, "title", "autoHint") : choice;
   });
   const langSwitch = h("fieldset", { class: "kb-lang" }, h("legend", {}, ui.text("language")), ...langChoices);
 
   const newButton = h("button", { type: "button", class: "kb-new" }, ui.text("newConversation"));
-  const log = ui.attr(h("div", { class: "kb-log", role: "log", "aria-live": "polite" }), "aria-label", "kb");
+  const log = ui.attr(h("div", { class: "kb-log", role: "log", "aria-live": "polite" }), "aria-label", "conversation");
   const status = h("p", { class: "kb-status", role: "status" });
   const question = ui.attr(h("textarea", { id: `${id}-question`, rows: 2, required: true,
                                             "aria-describedby": `${id}-hint` }), "placeholder", "placeholder");
