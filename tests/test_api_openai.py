@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -34,15 +35,42 @@ def test_completion_shape_and_content(client):
     assert choice["finish_reason"] == "stop" and choice["message"]["role"] == "assistant"
     content = choice["message"]["content"]
     assert "Action Campaign" in content and "[1]" in content
-    sources = content.split("\n\nSources:\n", 1)[1].split("\n")
-    assert len(sources) == len(body["citations"])
-    for line, citation in zip(sources, body["citations"]):
-        assert line.startswith(f"[{citation['number']}] {citation['title']}")
-        assert line.endswith(f" — {citation['url']}")
+    sources, definitions = content.split("\n\nSources:\n", 1)[1].split("\n\n")
+    assert len(sources.split("\n")) == len(definitions.split("\n")) == len(body["citations"])
+    for line, definition, citation in zip(sources.split("\n"), definitions.split("\n"), body["citations"]):
+        assert line.startswith(f"- [{citation['number']}] [{citation['title']}")
+        assert line.endswith(f"]({citation['url']})")
+        assert definition == f"[{citation['number']}]: {citation['url']}"
     usage = body["usage"]
     assert usage["prompt_tokens"] == len("Answer in pirate speak.".split()) + len(NEWSLETTER.split())
     assert usage["completion_tokens"] == len(content.split())
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_content_renders_as_markdown_with_linked_references(client):
+    """Rendered as a Markdown chat UI would: a paragraph per answer line, each [n] a link to its source."""
+    from markdown_it import MarkdownIt
+
+    body = completion(client, [{"role": "user", "content": "which approach for cart abandonment?"}]).json()
+    content = body["choices"][0]["message"]["content"]
+    answer = content.split("\n\nSources:\n", 1)[0]
+    tokens = MarkdownIt("commonmark").parse(content)
+    paragraphs = [t for t in tokens if t.type == "paragraph_open" and t.level == 0]
+    assert len(paragraphs) >= answer.count("\n\n") + 1 >= 2
+    html = MarkdownIt("commonmark").render(answer + "\n\n" + content.rsplit("\n\n", 1)[1])
+    for citation in body["citations"]:
+        assert f'<a href="{citation["url"]}">{citation["number"]}</a>' in html
+    listed = MarkdownIt("commonmark").render(content)
+    for citation in body["citations"]:
+        assert f'<a href="{citation["url"]}">{citation["title"]}' in listed
+    assert "[1]" not in listed.split("<ul>")[0]  # every reference in the text became a link
+
+
+def test_abstention_lists_the_closest_sections_as_links(client):
+    body = completion(client, [{"role": "user", "content": "who won the 1998 football world cup?"}]).json()
+    content = body["choices"][0]["message"]["content"]
+    closest = content.split("\n\nClosest sections:\n", 1)[1].split("\n")
+    assert closest and all(re.fullmatch(r"- \[.+\]\(https://\S+\)", line) for line in closest), closest
 
 
 def test_system_messages_do_not_change_the_answer(client):

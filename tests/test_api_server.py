@@ -55,7 +55,7 @@ def test_openai_client_completion(openai_client):
     choice = completion.choices[0]
     assert choice.finish_reason == "stop" and choice.message.role == "assistant"
     assert "Action Campaign" in choice.message.content
-    assert "Sources:\n[1] " in choice.message.content
+    assert "Sources:\n- [1] [" in choice.message.content
     citations = completion.model_extra["citations"]
     assert citations and citations[0]["number"] == 1 and citations[0]["url"].startswith("https://")
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens

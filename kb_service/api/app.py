@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
-from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
+from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query, routes_web
 from kb_service.api.deps import Service
 from kb_service.api.errors import REQUEST_ID_KEY, error_response, install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
@@ -94,6 +94,7 @@ def _description(settings: Settings) -> str:
 * **OpenAI-compatible**: `POST /v1/chat/completions`, `GET /v1/models` — point an OpenAI client at `/v1`.
 * **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/sections?url=`, `GET /v1/index`.
 * **MCP**: `/mcp` (Streamable HTTP, stateless) — tools `search_docs`, `ask_docs`, `get_section`; pages as resources.
+* **In a browser**: `GET /` is a chat page; `GET /widget.js` puts the same chat on another site (one script tag).
 * **Operations**: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /v1/admin/reload`.
 
 **Errors** always have the shape `{{"error": {{"code": "...", "message": "...", "request_id": "..."}}}}`;
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
         strict_content_type=False,  # a body without Content-Type is read as JSON (curl -d sends a form type)
+        docs_url=None,  # /docs and /redoc come from routes_web, with their scripts served by kb (offline)
+        redoc_url=None,
         openapi_tags=[
             {"name": "query", "description": "Search the docs and ask questions."},
             {"name": "chat", "description": "Conversations with follow-up questions."},
@@ -155,7 +158,8 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     )
     app.state.service = service
     install_error_handlers(app)
-    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_documents, routes_admin)]
+    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_documents, routes_admin,
+                                  routes_web)]
     for router in routers:
         app.include_router(router)
     # MCP over Streamable HTTP: an ASGI endpoint, so the SDK reads and answers the requests.
@@ -167,7 +171,7 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     # entries for included routers are FastAPI internals.
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     json_paths = {r.path for r in routes if "POST" in r.methods and r.body_field is not None}
-    known_paths = {r.path for r in routes} | {app.openapi_url or "", app.docs_url or "", app.redoc_url or "", MCP_PATH}
+    known_paths = {r.path for r in routes} | {app.openapi_url or "", MCP_PATH}
     # Added innermost first: RequestContext wraps CORS, which wraps RequestLimits, which wraps
     # the query fast path, so every response gets X-Request-ID, the limit errors still carry
     # CORS headers, and the fast path sees only bodies that passed the limits.

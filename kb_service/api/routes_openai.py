@@ -2,8 +2,9 @@
 
 Any ``model`` name is accepted (clients hard-code one) and the answer always comes from
 ``kb``. System and developer messages are ignored; sampling parameters are accepted and
-ignored. The answer carries "[n]" references and a "Sources:" list; structured citations
-are in an extra top-level ``citations`` field (on the final chunk when streaming).
+ignored. The answer is Markdown, as chat UIs render it: its "[n]" references link to the
+sources listed under it; structured citations are in an extra top-level ``citations`` field
+(on the final chunk when streaming).
 """
 
 from __future__ import annotations
@@ -33,14 +34,33 @@ def _model_card() -> dict:
     return {"id": MODEL, "object": "model", "created": _CREATED, "owned_by": "kb"}
 
 
+_URL_ESCAPES = str.maketrans({" ": "%20", "(": "%28", ")": "%29", "<": "%3C", ">": "%3E"})
+
+
+def _url(url: str) -> str:
+    """``url`` with the characters that would end a Markdown link destination percent-encoded."""
+    return url.translate(_URL_ESCAPES)
+
+
+def _link(text: str, url: str) -> str:
+    """A Markdown link, brackets in its text escaped."""
+    label = text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+    return f"[{label}]({_url(url)})"
+
+
 def completion_text(view: dict) -> str:
-    """The answer, then "[n] title › heading — url" per citation (or the closest sections)."""
-    lines = [view["answer"]]
+    """The answer as Markdown: one paragraph per answer line, then "- [n] [title › heading](url)"
+    per citation, and reference definitions "[n]: url" that make each "[n]" in the text a link
+    to its source (or, for an abstention, the closest sections as links)."""
+    paragraphs = [line.strip() for line in view["answer"].split("\n") if line.strip()]
+    blocks = ["\n\n".join(paragraphs)]
     if view["citations"]:
-        lines += ["", "Sources:"] + [f"[{c['number']}] {where(c)} — {c['url']}" for c in view["citations"]]
+        blocks.append("Sources:\n" + "\n".join(f"- [{c['number']}] {_link(where(c), c['url'])}"
+                                               for c in view["citations"]))
+        blocks.append("\n".join(f"[{c['number']}]: {_url(c['url'])}" for c in view["citations"]))
     elif view["see_also"]:
-        lines += ["", "Closest sections:"] + [f"- {where(h)} — {h['url']}" for h in view["see_also"]]
-    return "\n".join(lines)
+        blocks.append("Closest sections:\n" + "\n".join(f"- {_link(where(h), h['url'])}" for h in view["see_also"]))
+    return "\n\n".join(blocks)
 
 
 def _words(text: str) -> int:
