@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     # answer 504 early: an answer, once started, is given (they take milliseconds).
     worker_threads: int | None = Field(None, ge=0, le=64)
 
+    # Answer records and feedback (docs/feedback.md). Unset database_url: a SQLite file in
+    # data_dir, itself "data" beside the index folder when unset. store_questions keeps the
+    # question text in that database (the gaps report needs it); the logs stay question-free
+    # unless log_questions is on. retention_days: answers older are purged (0 keeps all).
+    database_url: str | None = None
+    data_dir: Path | None = None
+    store_questions: bool = True
+    retention_days: int = Field(90, ge=0)
+    record_queue: int = Field(10_000, ge=1, le=1_000_000)
+
     # Remote mode for the CLI
     url: str | None = None
 
@@ -130,6 +140,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def data_folder(self) -> Path:
+        """Where the SQLite answer database lives: ``data_dir``, else ``data`` beside the index."""
+        return self.data_dir if self.data_dir is not None else self.index.parent / "data"
 
 
 class ConfigError(ValueError):
@@ -171,4 +186,8 @@ def _resolve_paths(settings: Settings, base: Path, from_file: bool) -> Settings:
         s.model_copy(update={"root": s.root if s.root.is_absolute() else (base / s.root)})
         for s in settings.sources
     ]
-    return settings.model_copy(update={"index": index.resolve(), "sources": sources})
+    data_dir = settings.data_dir
+    if data_dir is not None and not data_dir.is_absolute():
+        data_dir = (Path.cwd() / data_dir) if "KB_DATA_DIR" in os.environ else (base / data_dir)
+    return settings.model_copy(update={"index": index.resolve(), "sources": sources,
+                                       "data_dir": data_dir.resolve() if data_dir is not None else None})

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
-from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
+from . import routes_admin, routes_chat, routes_documents, routes_feedback, routes_openai, routes_query
 from kb_service.api.deps import Service
 from kb_service.api.errors import install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
@@ -61,6 +61,7 @@ def _description(settings: Settings) -> str:
 
 * **Query**: `POST /v1/search`, `POST /v1/ask`, `POST /v1/chat` (JSON or Server-Sent Events).
 * **OpenAI-compatible**: `POST /v1/chat/completions`, `GET /v1/models` — point an OpenAI client at `/v1`.
+* **Feedback**: `POST /v1/feedback` with the `answer_id` every answer carries; `GET /v1/admin/gaps`.
 * **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/index`.
 * **Operations**: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /v1/admin/reload`.
 
@@ -112,14 +113,16 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
             {"name": "query", "description": "Search the docs and ask questions."},
             {"name": "chat", "description": "Conversations with follow-up questions."},
             {"name": "openai", "description": "OpenAI Chat Completions compatibility."},
+            {"name": "feedback", "description": "Rate answers; the gaps report lists what the docs miss."},
             {"name": "documents", "description": "The indexed corpus."},
             {"name": "operations", "description": "Health, readiness and metrics (no key needed)."},
-            {"name": "admin", "description": "Index reload (admin key)."},
+            {"name": "admin", "description": "Index reload and the coverage-gaps report (admin key)."},
         ],
     )
     app.state.service = service
     install_error_handlers(app)
-    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_documents, routes_admin)]
+    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_feedback, routes_documents,
+                                    routes_admin)]
     for router in routers:
         app.include_router(router)
 

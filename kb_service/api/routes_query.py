@@ -42,7 +42,7 @@ async def ask_content(request: Request, service: Service, serving: Serving, body
     answer = await run_cpu(service, serving.kb.ask, body.question, k=body.k, lang=body.lang)
     if answer.abstained:
         service.metrics.abstentions.inc()
-    return answer_view(answer)
+    return answer_view(answer, service.record_answer(answer, body.question, "ask"))
 
 
 @router.post("/search", response_model=SearchPublic, responses=QUERY_ERRORS)
@@ -61,7 +61,7 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, serving: 
     """A grounded answer with numbered citations, or an abstention when the docs do not cover it.
 
     The answer text refers to citations as "[n]"; `see_also` lists further sections (or,
-    when `abstained` is true, the closest ones). The question is at most
+    when `abstained` is true, the closest ones). Rate it with `POST /v1/feedback` and its `answer_id`. The question is at most
     `max_question_chars` characters (413 beyond); control characters are removed.
     """
     return FastJSONResponse(await ask_content(request, service, serving, body))
