@@ -24,6 +24,7 @@ log = logging.getLogger("kb_service.feedback")
 BATCH = 256  # records per transaction at most
 RETRY_OPEN_S = 10.0  # between attempts to open a database that could not be opened
 PURGE_EVERY_S = 3600.0
+OPEN_WAIT_S = 10.0  # how long a vote waits for the first attempt to open the database
 _STOP = object()
 
 
@@ -90,6 +91,8 @@ class AnswerRecorder:
                     return True
                 except queue.Full:
                     pass
+        if not self._open:
+            self.opened.wait(OPEN_WAIT_S)  # just started: the writer may be opening it now
         if not self._open:
             raise StoreUnavailable(self.open_error or "the answer database is not open yet")
         try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -22,6 +22,8 @@ from kb_service.feedback.migrations import LATEST_VERSION, MIGRATIONS
 from kb_service.feedback.schema import answers, gap_replays, schema_version
 
 SQLITE_FILE = "answers.sqlite3"
+_LOCKED = "kb_write_lock"  # execution option: begin SQLite transactions with the write lock held
+_MIGRATION_LOCK = 7_317_001  # PostgreSQL advisory lock key of the migrations
 RATINGS = ("up", "down")
 
 
@@ -118,12 +120,20 @@ class AnswerStore:
             engine = create_engine(url, connect_args={"timeout": 5})
 
             @event.listens_for(engine, "connect")
-            def _pragmas(connection, _record) -> None:  # every new connection, not only the first
+            def _connect(connection, _record) -> None:  # every new connection, not only the first
+                # The sqlite3 module's own transaction handling leaves DDL outside transactions;
+                # hand it to SQLAlchemy (the "begin" hook below) so migrations are atomic.
+                connection.isolation_level = None
                 cursor = connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL keeps it consistent
                 cursor.execute("PRAGMA busy_timeout=5000")
                 cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn) -> None:
+                # IMMEDIATE takes the write lock up front: two processes migrating at once queue.
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_LOCKED) else "BEGIN")
 
             return engine
         # pool_pre_ping: a server restarted under us costs one failed batch, not a dead pool.
@@ -132,29 +142,30 @@ class AnswerStore:
 
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
-            conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version "
-                              "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"))
-            conn.commit()
-            return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
+            return _version(conn)
 
     def _migrate(self) -> None:
-        current = self.schema_version()
-        if current > LATEST_VERSION:
-            raise StoreError(f"the answer database {describe(self.url)} has schema version {current}, newer than "
-                             f"this kb knows ({LATEST_VERSION}): upgrade kb, or point KB_DATABASE_URL elsewhere")
-        for migration in MIGRATIONS:
-            if migration.version <= current:
-                continue
-            try:
-                with self.engine.begin() as conn:
+        """Apply the pending migrations in one transaction, under a lock that serialises the
+        processes starting together (server workers): the second finds the work done."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_LOCKED: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                                  "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"))
+                current = _version(conn)
+                if current > LATEST_VERSION:
+                    raise StoreError(f"the answer database {describe(self.url)} has schema version {current}, newer "
+                                     f"than this kb knows ({LATEST_VERSION}): upgrade kb, or point KB_DATABASE_URL "
+                                     "elsewhere")
+                for migration in MIGRATIONS:
+                    if migration.version <= current:
+                        continue
                     for statement in migration.statements:
                         conn.execute(text(statement))
                     conn.execute(insert(schema_version).values(version=migration.version, name=migration.name,
                                                                applied_at=time.time()))
-            except SQLAlchemyError:
-                # Another process (a second worker) may have applied it first: fine if so.
-                if self.schema_version() < migration.version:
-                    raise
 
     # ---- writes --------------------------------------------------------------------------
 
@@ -248,6 +259,12 @@ class AnswerStore:
 def _feedback_update(feedback: Feedback):
     return (update(answers).where(answers.c.answer_id == feedback.answer_id)
             .values(rating=feedback.rating, comment=feedback.comment, rated_at=feedback.at))
+
+
+def _version(conn) -> int:
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one())
 
 
 def _decoded(row) -> dict[str, Any]:
