@@ -129,6 +129,7 @@ def test_feedback_refusals_use_the_error_shape(app):
     assert vote(app, answer_id, "up", "x" * 2000).status_code == 202
     assert_error(vote(app, answer_id, "sideways"), 422, "invalid_request", "rating")
     assert_error(app.post("/v1/feedback", json={"rating": "up"}), 422, "invalid_request", "answer_id")
+    assert_error(vote(app, "'; DROP TABLE answers; --", "up"), 422, "invalid_request", "32 hexadecimal digits")
 
 
 def test_answers_and_votes_are_counted_by_outcome_and_rating(app):

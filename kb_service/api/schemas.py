@@ -8,6 +8,7 @@ checked by the routes, which answer 413 with the limit in the message.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -78,6 +79,7 @@ class AskRequest(_Request):
 
 
 FEEDBACK_COMMENT_CHARS = 2000
+_ANSWER_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as AnswerRecorder.record gives them
 
 
 class FeedbackRequest(_Request):
@@ -96,8 +98,10 @@ class FeedbackRequest(_Request):
     @field_validator("answer_id")
     @classmethod
     def _answer_id(cls, value: str) -> str:
-        value = value.strip()
-        return value.removeprefix("chatcmpl-")
+        value = value.strip().removeprefix("chatcmpl-")
+        if not _ANSWER_ID.fullmatch(value):
+            raise ValueError("must be the answer_id of an answer (32 hexadecimal digits) or a chat completion id")
+        return value
 
     @field_validator("comment")
     @classmethod

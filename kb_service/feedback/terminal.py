@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
@@ -27,10 +28,22 @@ def print_report(report: dict[str, Any], replayed: dict[str, Any] | None = None,
         for column in ("votes", "question", "cited", "comments"):
             table.add_column(column, overflow="fold")
         for entry in report["most_down_voted"]:
-            cited = "\n".join(f"{c['heading'] or c['chunk_id']}\n[dim]{c['url'] or ''}[/dim]" for c in entry["cited"])
+            cited = "\n".join(_section(c) if c["url"] else f"[dim]{c['chunk_id']} (no longer indexed)[/dim]"
+                              for c in entry["cited"])
             table.add_row(str(entry["down_votes"]), entry["question"] or "[dim](not stored)[/dim]", cited or "—",
                           "\n".join(f"“{c}”" for c in entry["comments"]) or "—")
         console.print(table)
+
+
+TERMINAL_SECTIONS = 2  # --json has them all, with full URLs
+
+
+def _section(section: dict) -> str:
+    """The heading as a terminal link, then the page and anchor (the URL's tail) dimmed."""
+    url = section["url"]
+    parts = urlsplit(url)
+    tail = parts.path.rstrip("/").rsplit("/", 1)[-1] + (f"#{parts.fragment}" if parts.fragment else "")
+    return f"[link={url}]{section['heading']}[/link] [dim]({tail})[/dim]"
 
 
 def _topics(console: Console, title: str, topics: list[dict], resolved: bool = False) -> None:
@@ -49,7 +62,7 @@ def _topics(console: Console, title: str, topics: list[dict], resolved: bool = F
     for number, topic in enumerate(topics, start=1):
         others = [f"{e['question']}" + (f" ×{e['asks']}" if e["asks"] > 1 else "")
                   for e in topic["examples"] if e["question"] != topic["topic"]]
-        sections = [f"{s['heading']}\n[dim]{s['url']}[/dim]" for s in topic["sections"]]
+        sections = [_section(s) for s in topic["sections"][:TERMINAL_SECTIONS]]
         row = [str(number), topic["topic"], str(topic["asks"]), f"{topic['abstained']} / {topic['down_votes']}",
                "\n".join(others) or "—", "\n".join(sections) or "—"]
         if resolved:
