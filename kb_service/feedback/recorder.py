@@ -22,6 +22,7 @@ from kb_service.types import Answer
 log = logging.getLogger("kb_service.feedback")
 
 BATCH = 256  # records per transaction at most
+LINGER_S = 0.05  # how long the writer waits to fill a batch once a record has arrived
 RETRY_OPEN_S = 10.0  # between attempts to open a database that could not be opened
 PURGE_EVERY_S = 3600.0
 OPEN_WAIT_S = 10.0  # how long a vote waits for the first attempt to open the database
@@ -151,6 +152,11 @@ class AnswerRecorder:
                 if self._stopping.is_set():
                     return
                 continue
+            # Let more arrive before writing: one transaction per record costs ~170 µs of CPU
+            # in the answering process, one per batch of 256 ~10 µs a record. Sleeping rather
+            # than waking on every put spares a thread switch per answer.
+            if first is not _STOP:
+                self._stopping.wait(LINGER_S)
             batch = [first]
             while len(batch) < BATCH:
                 try:
