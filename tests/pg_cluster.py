@@ -4,6 +4,7 @@
 PostgreSQL refuses to run as root: when the tests run as root (as CI does), the cluster runs
 as the ``postgres`` system user over a folder handed to it. ``PgCluster.start`` raises
 ``PgUnavailable`` with the reason when no cluster can be started here; tests skip with it.
+Loaded as a plugin (``pytest_plugins = ["tests.pg_cluster"]``) for one cluster per session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
@@ -95,3 +98,14 @@ class PgCluster:
         if self.data.exists():
             self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg() -> "PgCluster":
+    """A running throw-away cluster for the session; the tests that use it skip when none can start."""
+    try:
+        cluster = PgCluster().start()
+    except PgUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server can be started here: {exc}")
+    yield cluster
+    cluster.destroy()

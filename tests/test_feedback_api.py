@@ -20,7 +20,7 @@ pytest.register_assert_rewrite("tests.api_fixtures")
 from tests.api_fixtures import api_settings, assert_error  # noqa: E402
 from tests.live_server import live_server  # noqa: E402
 
-pytest_plugins = ["tests.api_fixtures"]
+pytest_plugins = ["tests.api_fixtures", "tests.pg_cluster"]
 
 ADMIN = "a" * 32
 CART = "which approach for cart abandonment?"
@@ -201,3 +201,16 @@ def test_the_gaps_route_needs_the_admin_key_and_reports_down_votes_and_abstentio
     assert report["most_down_voted"][0]["cited"][0]["title"]
     closed = make_client(data_dir=data_dir)  # no admin key configured: admin routes are off
     assert_error(closed.get("/v1/admin/gaps"), 403, "admin_disabled")
+
+
+def test_with_postgresql_the_same_round_trip_lands_in_postgresql(make_client, pg):
+    client = make_client(database_url=pg.url)
+    body = client.post("/v1/chat", json={"messages": [{"role": "user", "content": PRICE}]}).json()
+    assert vote(client, body["answer_id"], "down", "pricing is what we need").status_code == 202
+    assert client.app.state.service.recorder.flush(DEADLINE_S)
+    store = AnswerStore(database_url(pg.url, None)).open()
+    row = store.get(body["answer_id"])
+    store.close()
+    assert store.dialect == "postgresql"
+    assert (row["question"], row["abstained"], row["rating"], row["comment"]) == \
+        (PRICE, True, "down", "pricing is what we need")

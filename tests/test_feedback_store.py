@@ -19,7 +19,8 @@ from kb_service.feedback.migrations import LATEST_VERSION
 from kb_service.feedback.schema import metadata
 from kb_service.feedback.store import AnswerRecord, Feedback
 from kb_service.types import Answer, Chunk, Citation, Hit
-from tests.pg_cluster import PgCluster, PgUnavailable
+
+pytest_plugins = ["tests.pg_cluster"]  # the session's PostgreSQL cluster: fixture ``pg``
 
 DAY = 86400.0
 DEADLINE_S = 30  # a bound for the writer thread, not a sleep
@@ -54,16 +55,6 @@ def wait_for(condition, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
-
-
-@pytest.fixture(scope="module")
-def pg():
-    try:
-        cluster = PgCluster().start()
-    except PgUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server can be started here: {exc}")
-    yield cluster
-    cluster.destroy()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -21,7 +21,7 @@ import anyio
 from fastapi import Depends, Request
 
 from kb_service.config import Settings
-from kb_service.feedback import AnswerRecorder, AnswerStore, database_url, replay_gaps
+from kb_service.feedback import AnswerRecorder, replay_gaps
 from kb_service.types import Answer
 from kb_service.store.index import IndexLoadError, read_manifest
 from kb_service.kb import KnowledgeBase
@@ -65,11 +65,8 @@ class Service:
         self._reloading = threading.Lock()  # an admin reload and another worker's broadcast
         self.broadcast: ReloadBroadcast | None = None  # set when this is one of several workers
         # Every answer of every surface is recorded through this one object (docs/feedback.md).
-        self.recorder = AnswerRecorder(
-            AnswerStore(database_url(settings.database_url, settings.data_folder)),
-            store_questions=settings.store_questions, retention_days=settings.retention_days,
-            queue_size=settings.record_queue,
-            on_drop=lambda reason, count: self.metrics.records_dropped.labels(reason).inc(count))
+        self.recorder = AnswerRecorder.from_settings(
+            settings, on_drop=lambda reason, count: self.metrics.records_dropped.labels(reason).inc(count))
 
     # ---- start-up -----------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable
 
-from kb_service.feedback.store import AnswerRecord, AnswerStore, Feedback, StoreError
+from kb_service.feedback.store import AnswerRecord, AnswerStore, Feedback, StoreError, database_url
 from kb_service.types import Answer
 
 log = logging.getLogger("kb_service.feedback")
@@ -61,6 +61,16 @@ class AnswerRecorder:
         self._next_purge = 0.0
         self._next_open = 0.0
 
+    @classmethod
+    def from_settings(cls, settings, on_drop: Callable[[str, int], None] | None = None) -> "AnswerRecorder":
+        """A recorder on the configured database (``database_url``, else SQLite in the data folder).
+
+        Not started: call ``start`` (the API's Service does; the MCP server would too).
+        """
+        store = AnswerStore(database_url(settings.database_url, settings.data_folder))
+        return cls(store, store_questions=settings.store_questions, retention_days=settings.retention_days,
+                   queue_size=settings.record_queue, on_drop=on_drop)
+
     # ---- what surfaces call ----------------------------------------------------------------
 
     def record(self, answer: Answer, question: str, lang: str | None = None, surface: str = "api",
@@ -84,6 +94,10 @@ class AnswerRecorder:
     def feedback(self, answer_id: str, rating: str, comment: str | None) -> bool:
         """Rate an answer; False when it is unknown. Raises StoreUnavailable when the database is."""
         item = Feedback(answer_id=answer_id, rating=rating, comment=comment, at=self.clock())
+        if not self._open:
+            self.opened.wait(OPEN_WAIT_S)  # just started: the writer may be opening it now
+        if not self._open:
+            raise StoreUnavailable(self.open_error or "the answer database is not open yet")
         with self._lock:
             if answer_id in self._pending:
                 # Still in the queue: the writer applies the vote right after the insert (FIFO).
@@ -92,12 +106,7 @@ class AnswerRecorder:
                     return True
                 except queue.Full:
                     pass
-        if not self._open:
-            self.opened.wait(OPEN_WAIT_S)  # just started: the writer may be opening it now
-        if not self._open:
-            raise StoreUnavailable(self.open_error or "the answer database is not open yet")
         try:
-            self.flush_pending(answer_id)
             return self.store.set_feedback(item)
         except Exception as exc:
             raise StoreUnavailable(f"the answer database failed: {exc}") from exc
@@ -136,10 +145,6 @@ class AnswerRecorder:
         """Wait until everything queued so far is written or dropped; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._pending, timeout)
-
-    def flush_pending(self, answer_id: str, timeout: float = 2.0) -> None:
-        with self._idle:
-            self._idle.wait_for(lambda: answer_id not in self._pending, timeout)
 
     # ---- the writer thread -------------------------------------------------------------------
 
