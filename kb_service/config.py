@@ -122,6 +122,16 @@ class Settings(BaseSettings):
     # Remote mode for the CLI
     url: str | None = None
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # Checked here so that a mistyped URL stops `kb serve` at start with the reason,
+        # rather than every answer record being dropped quietly.
+        if value and not value.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres", "sqlite"):
+            raise ValueError("database_url must start with postgresql:// (or sqlite:///); leave it unset for the "
+                             "SQLite file in data_dir")
+        return value or None
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -217,3 +217,15 @@ def test_postgresql_going_down_drops_records_and_coming_back_stores_again(pg, tm
     assert recorder.store.get(after) is not None and recorder.store.get(lost[0]) is None
     assert recorder.store.get(before) is not None
     recorder.stop()
+
+
+def test_a_database_url_kb_cannot_use_is_refused_with_the_forms_it_takes(tmp_path):
+    from kb_service.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="database_url must start with postgresql://"):
+        load_settings(database_url="mysql://user@host/db")
+    with pytest.raises(StoreError, match="cannot be parsed: use postgresql://"):
+        database_url("postgresql//missing-colon", tmp_path)
+    assert database_url("postgres://u:p@h:5/db", tmp_path) == "postgresql+psycopg://u:p@h:5/db"
+    settings = load_settings(index=tmp_path / "index")
+    assert database_url(settings.database_url, settings.data_folder) == f"sqlite:///{tmp_path / 'data' / 'answers.sqlite3'}"

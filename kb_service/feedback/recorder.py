@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Callable
 
-from kb_service.feedback.store import AnswerRecord, AnswerStore, Feedback, StoreError, database_url
+from kb_service.feedback.store import AnswerRecord, AnswerStore, Feedback, database_url
 from kb_service.types import Answer
 
 log = logging.getLogger("kb_service.feedback")
@@ -214,7 +214,7 @@ class AnswerRecorder:
                 self._open, self.open_error = True, None
                 log.info("answer database open", extra={"fields": {"event": "answers_db_open",
                                                                    "dialect": self.store.dialect}})
-            except StoreError as exc:
+            except Exception as exc:  # StoreError says why; anything else must not end the writer
                 if self.open_error != str(exc):
                     log.error("answer database unavailable", extra={"fields": {
                         "event": "answers_db_unavailable", "error": str(exc)}})

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 
 from kb_service.feedback.migrations import LATEST_VERSION, MIGRATIONS
 from kb_service.feedback.schema import answers, gap_replays, schema_version
@@ -25,6 +25,7 @@ SQLITE_FILE = "answers.sqlite3"
 _LOCKED = "kb_write_lock"  # execution option: begin SQLite transactions with the write lock held
 _MIGRATION_LOCK = 7_317_001  # PostgreSQL advisory lock key of the migrations
 RATINGS = ("up", "down")
+SUPPORTED = ("sqlite", "postgresql")
 
 
 class StoreError(RuntimeError):
@@ -64,8 +65,17 @@ def database_url(url: str | None, data_dir: Path) -> str:
     """The SQLAlchemy URL: ``url`` as given (PostgreSQL through psycopg 3), else a SQLite file."""
     if not url:
         return f"sqlite:///{Path(data_dir) / SQLITE_FILE}"
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"the database URL {url!r} cannot be parsed: use postgresql://user:password@host/database "
+                         "or sqlite:///path/to/file") from None
+    if parsed.drivername == "postgres":  # the scheme libpq and Heroku-style URLs use
+        parsed = parsed.set(drivername="postgresql")
+    if parsed.get_backend_name() not in SUPPORTED:
+        raise StoreError(f"the database URL names {parsed.get_backend_name()!r}: kb stores answers in PostgreSQL "
+                         "(postgresql://user:password@host/database) or SQLite (sqlite:///path/to/file)")
+    if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # not SQLAlchemy's default driver, psycopg2
     return parsed.render_as_string(hide_password=False)
 
@@ -102,7 +112,7 @@ class AnswerStore:
         except StoreError:
             self.close()
             raise
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, ImportError) as exc:
             self.close()
             raise StoreError(f"cannot open the answer database {describe(self.url)}: {_reason(exc)}") from exc
         return self
