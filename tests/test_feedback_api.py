@@ -160,9 +160,9 @@ def test_with_the_database_down_answers_flow_and_drops_are_counted(make_client, 
     assert service.recorder.flush(DEADLINE_S)
     metrics = client.get("/metrics").text
     assert metric(metrics, 'kb_answer_records_dropped_total{reason="database"}') == 4
-    error = assert_error(vote(client, response.json()["answer_id"], "up"), 503, "feedback_unavailable",
-                         "cannot open the answer database")
-    assert "Retry-After" not in error  # in the headers, not the body
+    refused = vote(client, response.json()["answer_id"], "up")
+    assert_error(refused, 503, "feedback_unavailable", "cannot open the answer database")
+    assert refused.headers["retry-after"] == "30"
     assert_error(client.get("/v1/admin/gaps", headers={"X-Admin-Key": ADMIN}), 503, "feedback_unavailable")
 
 

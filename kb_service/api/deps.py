@@ -19,9 +19,10 @@ from typing import Annotated, Any, Callable, TypeVar
 
 import anyio
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from kb_service.config import Settings
-from kb_service.feedback import AnswerRecorder, replay_gaps
+from kb_service.feedback import AnswerRecorder, StoreError, replay_gaps
 from kb_service.types import Answer
 from kb_service.store.index import IndexLoadError, read_manifest
 from kb_service.kb import KnowledgeBase
@@ -167,6 +168,9 @@ class Service:
                 return
             try:
                 replay_gaps(self.recorder.store, serving.kb, build)
+            except (StoreError, SQLAlchemyError) as exc:  # the database went away: a later build replays them
+                log.warning("gap replay stopped", extra={"fields": {"event": "gaps_replay_failed", "build": build,
+                                                                    "error": str(exc).splitlines()[0]}})
             except Exception:
                 log.exception("gap replay failed", extra={"fields": {"event": "gaps_replay_failed", "build": build}})
 

@@ -59,7 +59,8 @@ async def answer_conversation(request: Request, service: Service, kb, messages: 
             "content": {
                 "text/event-stream": {
                     "example": 'event: answer\ndata: {"delta": "Action Campaign — Simple scheduled "}\n\n'
-                    'event: citations\ndata: {"answer_id": "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b", "citations": [], "see_also": [], "abstained": false, '
+                    'event: citations\ndata: {"answer_id": "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b", "citations": [], '
+                    '"see_also": [], "abstained": false, '
                     '"confidence": 0.9}\n\nevent: done\ndata: {}\n\n'
                 }
             },

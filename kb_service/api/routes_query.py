@@ -61,7 +61,8 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, serving: 
     """A grounded answer with numbered citations, or an abstention when the docs do not cover it.
 
     The answer text refers to citations as "[n]"; `see_also` lists further sections (or,
-    when `abstained` is true, the closest ones). Rate it with `POST /v1/feedback` and its `answer_id`. The question is at most
-    `max_question_chars` characters (413 beyond); control characters are removed.
+    when `abstained` is true, the closest ones). The question is at most
+    `max_question_chars` characters (413 beyond); control characters are removed. Rate the
+    answer with `POST /v1/feedback` and its `answer_id`.
     """
     return FastJSONResponse(await ask_content(request, service, serving, body))
