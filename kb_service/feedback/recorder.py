@@ -25,6 +25,7 @@ BATCH = 256  # records per transaction at most
 LINGER_S = 0.05  # how long the writer waits to fill a batch once a record has arrived
 RETRY_OPEN_S = 10.0  # between attempts to open a database that could not be opened
 PURGE_EVERY_S = 3600.0
+UNKNOWN_VOTE_RETRIES_S = (0.1, 0.2)  # > LINGER_S twice over; bounded, only for unknown ids
 OPEN_WAIT_S = 10.0  # how long a vote waits for the first attempt to open the database
 _STOP = object()
 
@@ -107,7 +108,15 @@ class AnswerRecorder:
                 except queue.Full:
                     pass
         try:
-            return self.store.set_feedback(item)
+            found = self.store.set_feedback(item)
+            # Another worker process may have given the answer and not written it yet (its
+            # writer lingers LINGER_S): look again a little later before saying "unknown".
+            for delay in UNKNOWN_VOTE_RETRIES_S:
+                if found:
+                    break
+                time.sleep(delay)
+                found = self.store.set_feedback(item)
+            return found
         except Exception as exc:
             raise StoreUnavailable(f"the answer database failed: {exc}") from exc
 
