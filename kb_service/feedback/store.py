@@ -24,7 +24,6 @@ from kb_service.feedback.schema import answers, gap_replays, schema_version
 SQLITE_FILE = "answers.sqlite3"
 _LOCKED = "kb_write_lock"  # execution option: begin SQLite transactions with the write lock held
 _MIGRATION_LOCK = 7_317_001  # PostgreSQL advisory lock key of the migrations
-RATINGS = ("up", "down")
 SUPPORTED = ("sqlite", "postgresql")
 
 
