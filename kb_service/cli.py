@@ -1,4 +1,4 @@
-"""kb command line: ingest | search | ask | serve | mcp | eval | bench | info.
+"""kb command line: ingest | search | ask | serve | mcp | eval | bench | info | gaps.
 
 A thin edge: it reads configuration and the environment, then calls KnowledgeBase (or a
 remote kb server with --url). Heavy modules are imported inside commands, so that
@@ -301,6 +301,43 @@ def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOpt
     summary = {k: manifest.get(k) for k in ("model", "dim", "format_version", "created_at", "build", "dense", "chunk_counts")}
     summary["documents"] = sorted(manifest.get("documents", {}))
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def gaps(
+    since: str = typer.Option("7d", "--since", help="How far back: a number and s, m, h, d or w (e.g. 7d, 24h)."),
+    replay: bool = typer.Option(False, "--replay", help="First replay the open gaps against the current index build."),
+    as_json: bool = JsonOption,
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Show what users asked that the docs did not answer, grouped into topics."""
+    from kb_service.feedback import AnswerStore, StoreError, database_url, gaps_report, parse_since, replay_gaps
+
+    try:
+        since_s = parse_since(since)
+    except ValueError as exc:
+        _fail(f"--{exc}")
+    settings = _settings(config, index)
+    try:
+        store = AnswerStore(database_url(settings.database_url, settings.data_folder)).open()
+    except StoreError as exc:
+        _fail(str(exc), code=1)
+    kb = _load_kb(config, index)
+    build = kb.info().get("build")
+    try:
+        replayed = replay_gaps(store, kb, build, claim=False) if replay and build else None
+        report = gaps_report(store, kb, since_s=since_s, build=build)
+    except StoreError as exc:
+        _fail(str(exc), code=1)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps({**report, "replayed": replayed} if replay else report, ensure_ascii=False, indent=2))
+        return
+    from kb_service.feedback.terminal import print_report
+
+    print_report(report, replayed)
 
 
 @app.command()

@@ -141,9 +141,28 @@ class Settings(BaseSettings):
     mcp_allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"
     # Default length of a tool result's text; a client may ask for 500-20000 (max_chars).
     mcp_max_chars: int = Field(4000, ge=500, le=20000)
+    # Answer records and feedback (docs/feedback.md). Unset database_url: a SQLite file in
+    # data_dir, itself "data" beside the index folder when unset. store_questions keeps the
+    # question text in that database (the gaps report needs it); the logs stay question-free
+    # unless log_questions is on. retention_days: answers older are purged (0 keeps all).
+    database_url: str | None = None
+    data_dir: Path | None = None
+    store_questions: bool = True
+    retention_days: int = Field(90, ge=0)
+    record_queue: int = Field(10_000, ge=1, le=1_000_000)
 
     # Remote mode for the CLI
     url: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        # Checked here so that a mistyped URL stops `kb serve` at start with the reason,
+        # rather than every answer record being dropped quietly.
+        if value and not value.split("://", 1)[0].split("+", 1)[0] in ("postgresql", "postgres", "sqlite"):
+            raise ValueError("database_url must start with postgresql:// (or sqlite:///); leave it unset for the "
+                             "SQLite file in data_dir")
+        return value or None
 
     @classmethod
     def settings_customise_sources(
@@ -171,6 +190,11 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    @property
+    def data_folder(self) -> Path:
+        """Where the SQLite answer database lives: ``data_dir``, else ``data`` beside the index."""
+        return self.data_dir if self.data_dir is not None else self.index.parent / "data"
 
 
 class ConfigError(ValueError):
@@ -215,4 +239,8 @@ def _resolve_paths(settings: Settings, base: Path, from_file: bool) -> Settings:
     profile = settings.profile
     if profile and ("/" in profile or profile.startswith(".")) and not Path(profile).is_absolute():
         profile = str((base / profile).resolve())  # a profile folder, relative to the file
-    return settings.model_copy(update={"index": index.resolve(), "sources": sources, "profile": profile})
+    data_dir = settings.data_dir
+    if data_dir is not None and not data_dir.is_absolute():
+        data_dir = (Path.cwd() / data_dir) if "KB_DATA_DIR" in os.environ else (base / data_dir)
+    return settings.model_copy(update={"index": index.resolve(), "sources": sources, "profile": profile,
+                                       "data_dir": data_dir.resolve() if data_dir is not None else None})

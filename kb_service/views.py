@@ -33,8 +33,10 @@ def citation_view(citation: Citation) -> dict[str, Any]:
     return view
 
 
-def answer_view(answer: Answer) -> dict[str, Any]:
+def answer_view(answer: Answer, answer_id: str | None = None) -> dict[str, Any]:
+    """``answer_id``: the id the answer was recorded under (for feedback), None when not recorded."""
     return {
+        "answer_id": answer_id,
         "answer": answer.answer,
         "abstained": answer.abstained,
         "confidence": round(float(answer.confidence), 4),

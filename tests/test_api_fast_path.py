@@ -23,6 +23,7 @@ def _comparable(response) -> tuple:
     if "error" in body:
         body["error"].pop("request_id", None)
     body.pop("took_ms", None)
+    body.pop("answer_id", None)  # a new id per answer given
     headers = {name: response.headers.get(name) for name in ("content-type", "retry-after", "www-authenticate")}
     return response.status_code, headers, body
 

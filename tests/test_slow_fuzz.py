@@ -54,7 +54,7 @@ OPERATIONS = [
     ("GET", "/v1/models"), ("GET", "/v1/models/{model}"), ("GET", "/v1/documents"),
     ("GET", "/v1/documents/{lang}/{path}"), ("GET", "/v1/sections"), ("GET", "/v1/index"),
     ("GET", "/healthz"), ("GET", "/readyz"),
-    ("GET", "/metrics"), ("POST", "/v1/admin/reload"),
+    ("GET", "/metrics"), ("POST", "/v1/admin/reload"), ("POST", "/v1/feedback"), ("GET", "/v1/admin/gaps"),
 ]
 
 

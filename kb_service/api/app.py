@@ -24,7 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
-from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query, routes_web
+from . import routes_admin, routes_chat, routes_documents, routes_feedback, routes_openai, routes_query, routes_web
 from kb_service.api.deps import Service
 from kb_service.api.errors import REQUEST_ID_KEY, error_response, install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
@@ -95,6 +95,7 @@ def _description(settings: Settings) -> str:
 * **Corpus**: `GET /v1/documents`, `GET /v1/documents/{{lang}}/{{path}}`, `GET /v1/sections?url=`, `GET /v1/index`.
 * **MCP**: `/mcp` (Streamable HTTP, stateless) — tools `search_docs`, `ask_docs`, `get_section`; pages as resources.
 * **In a browser**: `GET /` is a chat page; `GET /widget.js` puts the same chat on another site (one script tag).
+* **Feedback**: `POST /v1/feedback` with the `answer_id` every answer carries; `GET /v1/admin/gaps`.
 * **Operations**: `GET /healthz`, `GET /readyz`, `GET /metrics`, `POST /v1/admin/reload`.
 
 **Errors** always have the shape `{{"error": {{"code": "...", "message": "...", "request_id": "..."}}}}`;
@@ -151,15 +152,16 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
             {"name": "query", "description": "Search the docs and ask questions."},
             {"name": "chat", "description": "Conversations with follow-up questions."},
             {"name": "openai", "description": "OpenAI Chat Completions compatibility."},
+            {"name": "feedback", "description": "Rate answers; the gaps report lists what the docs miss."},
             {"name": "documents", "description": "The indexed corpus."},
             {"name": "operations", "description": "Health, readiness and metrics (no key needed)."},
-            {"name": "admin", "description": "Index reload (admin key)."},
+            {"name": "admin", "description": "Index reload and the coverage-gaps report (admin key)."},
         ],
     )
     app.state.service = service
     install_error_handlers(app)
-    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_documents, routes_admin,
-                                  routes_web)]
+    routers = [m.router for m in (routes_query, routes_chat, routes_openai, routes_feedback, routes_documents,
+                                  routes_admin, routes_web)]
     for router in routers:
         app.include_router(router)
     # MCP over Streamable HTTP: an ASGI endpoint, so the SDK reads and answers the requests.

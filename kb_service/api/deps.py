@@ -19,9 +19,12 @@ from typing import Annotated, Any, Callable, TypeVar
 
 import anyio
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from kb_service.config import Settings
 from kb_service.models.onnx import OnnxModelError
+from kb_service.feedback import AnswerRecorder, StoreError, replay_gaps
+from kb_service.types import Answer
 from kb_service.store.index import IndexLoadError, read_manifest
 from kb_service.kb import KnowledgeBase
 from kb_service.api.errors import ApiError
@@ -64,12 +67,16 @@ class Service:
         self.reload_lock: anyio.Lock | None = None
         self._reloading = threading.Lock()  # an admin reload and another worker's broadcast
         self.broadcast: ReloadBroadcast | None = None  # set when this is one of several workers
+        # Every answer of every surface is recorded through this one object (docs/feedback.md).
+        self.recorder = AnswerRecorder.from_settings(
+            settings, on_drop=lambda reason, count: self.metrics.records_dropped.labels(reason).inc(count))
 
     # ---- start-up -----------------------------------------------------------------------
 
     def start(self) -> None:
         """Create the loop-bound objects, then load and warm the index in the background."""
         self.reload_lock = anyio.Lock()
+        self.recorder.start()
         if self.executor is None:  # an app whose lifespan runs a second time
             self.executor = self._new_executor()
         shared = run_dir()
@@ -100,6 +107,7 @@ class Service:
             self.executor = None
         if self.broadcast is not None:
             self.broadcast.stop()
+        self.recorder.stop()
         self.metrics.process_exit()
 
     def _load_at_start(self) -> None:
@@ -134,9 +142,43 @@ class Service:
         counts = serving.info.get("counts") or {}
         self.metrics.index_chunks.set(counts.get("total", 0))
         self.metrics.index_documents.set(len(serving.documents))
+        previous = self.serving
+        self.recorder.build = serving.info.get("build")
         self.serving = serving  # one reference assignment: requests see the old or the new
         self.load_error = None
+        if previous is None or previous.info.get("build") != serving.info.get("build"):
+            self._replay_gaps_soon(serving)
         return serving
+
+    # ---- answers and their gaps ---------------------------------------------------------
+
+    def record_answer(self, answer: Answer, question: str, surface: str) -> str:
+        """Count the answer and queue its record; the ``answer_id`` to hand the client."""
+        self.metrics.answers.labels("abstained" if answer.abstained else "answered").inc()
+        return self.recorder.record(answer, question, answer.lang, surface)
+
+    def _replay_gaps_soon(self, serving: Serving) -> None:
+        """Replay stored gap questions against a newly published build, in the background.
+
+        The first process to claim the build replays it (workers reload together); the
+        replay asks questions like any client, so it runs beside the serving, not before it.
+        """
+        build = serving.info.get("build")
+        if not build:
+            return
+
+        def replay() -> None:
+            if not self.recorder.opened.wait(30) or not self.recorder.available:
+                return
+            try:
+                replay_gaps(self.recorder.store, serving.kb, build)
+            except (StoreError, SQLAlchemyError) as exc:  # the database went away: a later build replays them
+                log.warning("gap replay stopped", extra={"fields": {"event": "gaps_replay_failed", "build": build,
+                                                                    "error": str(exc).splitlines()[0]}})
+            except Exception:
+                log.exception("gap replay failed", extra={"fields": {"event": "gaps_replay_failed", "build": build}})
+
+        threading.Thread(target=replay, name="kb-gap-replay", daemon=True).start()
 
     # ---- reload -------------------------------------------------------------------------
 

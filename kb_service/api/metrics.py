@@ -32,12 +32,24 @@ class Metrics:
         self.index_documents = Gauge("kb_index_documents", "Documents in the index being served.", registry=r,
                                      multiprocess_mode="livemax")
         self.reloads = Counter("kb_reloads", "Index reloads, by result.", ["result"], registry=r)
+        self.answers = Counter("kb_answers", "Answers given, by outcome (answered or abstained).", ["outcome"],
+                               registry=r)
+        self.feedback = Counter("kb_feedback", "Feedback received on answers, by rating.", ["rating"], registry=r)
+        self.records_dropped = Counter("kb_answer_records_dropped", "Answer records not stored, by reason "
+                                       "(queue_full: the writer fell behind; database: down, full or failing).",
+                                       ["reason"], registry=r)
         self.rejected = Counter("kb_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
         # Children created up front so every series is exported from the start (rate() needs a 0).
         for reason in ("overload", "rate_limit", "auth", "auth_limit", "body_timeout"):
             self.rejected.labels(reason)
         for result in ("success", "failure"):
             self.reloads.labels(result)
+        for outcome in ("answered", "abstained"):
+            self.answers.labels(outcome)
+        for rating in ("up", "down"):
+            self.feedback.labels(rating)
+        for reason in ("queue_full", "database"):
+            self.records_dropped.labels(reason)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

@@ -38,12 +38,15 @@ def checked_conversation(turns: Sequence[tuple[str, str]], settings: Settings) -
 
 
 async def answer_conversation(request: Request, service: Service, kb, messages: list[dict], *, k: int,
-                              lang: str | None) -> Answer:
-    note_question(request, next(m["content"] for m in reversed(messages) if m["role"] == "user"))
+                              lang: str | None, surface: str) -> tuple[Answer, str]:
+    """The answer to the last user message, and the ``answer_id`` it was recorded under."""
+    question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    note_question(request, question)
     answer = await run_cpu(service, kb.chat, messages, k=k, lang=lang)
     if answer.abstained:
         service.metrics.abstentions.inc()
-    return answer
+    # The last user message as asked: a follow-up is stored without the turns it follows.
+    return answer, service.record_answer(answer, question, surface)
 
 
 @router.post(
@@ -56,7 +59,8 @@ async def answer_conversation(request: Request, service: Service, kb, messages: 
             "content": {
                 "text/event-stream": {
                     "example": 'event: answer\ndata: {"delta": "Action Campaign — Simple scheduled "}\n\n'
-                    'event: citations\ndata: {"citations": [], "see_also": [], "abstained": false, '
+                    'event: citations\ndata: {"answer_id": "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b", "citations": [], '
+                    '"see_also": [], "abstained": false, '
                     '"confidence": 0.9}\n\nevent: done\ndata: {}\n\n'
                 }
             },
@@ -73,15 +77,17 @@ async def chat(body: ChatRequest, request: Request, service: ServiceDep, serving
 
     With `stream: true` the answer comes as Server-Sent Events: `answer` events
     (`{"delta": "..."}`, word groups that join into the answer), one `citations` event
-    (`{citations, see_also, abstained, confidence, lang, approach}`), then `done`.
+    (`{answer_id, citations, see_also, abstained, confidence, lang, approach}`), then `done`.
+    Rate the answer with `POST /v1/feedback` and its `answer_id`.
     """
     messages = checked_conversation([(m.role, m.content) for m in body.messages], service.settings)
-    answer = await answer_conversation(request, service, serving.kb, messages, k=body.k, lang=body.lang)
-    view = answer_view(answer)
+    answer, answer_id = await answer_conversation(request, service, serving.kb, messages, k=body.k,
+                                                  lang=body.lang, surface="chat")
+    view = answer_view(answer, answer_id)
     if not body.stream:
         return FastJSONResponse(view)
     events = [sse_event("answer", {"delta": piece}) for piece in word_groups(view["answer"])]
-    events.append(sse_event("citations", {key: view[key] for key in
-                                          ("citations", "see_also", "abstained", "confidence", "lang", "approach")}))
+    events.append(sse_event("citations", {key: view[key] for key in ("answer_id", "citations", "see_also",
+                                                                      "abstained", "confidence", "lang", "approach")}))
     events.append(sse_event("done", {"took_ms": view["took_ms"]}))
     return event_stream(events)

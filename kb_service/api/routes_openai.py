@@ -4,18 +4,17 @@ Any ``model`` name is accepted (clients hard-code one) and the answer always com
 ``kb``. System and developer messages are ignored; sampling parameters are accepted and
 ignored. The answer is Markdown, as chat UIs render it: its "[n]" references link to the
 sources listed under it; structured citations are in an extra top-level ``citations`` field
-(on the final chunk when streaming).
+(on the final chunk when streaming), and the ``answer_id`` to rate it with in another (the
+completion ``id`` is ``chatcmpl-<answer_id>``).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from kb_service.types import Answer
 from kb_service.views import where, answer_view
 from kb_service.api.deps import ServiceDep, ServingDep
 from kb_service.api.errors import ApiError
@@ -111,13 +110,14 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
     """
     turns = [(m.role, m.text()) for m in body.messages]
     messages = checked_conversation(turns, service.settings)
-    answer: Answer = await answer_conversation(request, service, serving.kb, messages, k=5, lang=None)
-    view = answer_view(answer)
+    answer, answer_id = await answer_conversation(request, service, serving.kb, messages, k=5, lang=None,
+                                                  surface="chat_completions")
+    view = answer_view(answer, answer_id)
     content = completion_text(view)
     prompt_words = sum(_words(text) for _, text in turns)
     usage = {"prompt_tokens": prompt_words, "completion_tokens": _words(content),
              "total_tokens": prompt_words + _words(content)}
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    completion_id = f"chatcmpl-{answer_id}"  # the id a client can rate with POST /v1/feedback
     created = int(time.time())
     if not body.stream:
         return FastJSONResponse({
@@ -128,6 +128,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": usage,
             "citations": view["citations"],
+            "answer_id": answer_id,
         })
 
     def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
@@ -136,7 +137,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
 
     events = [chunk({"role": "assistant", "content": ""})]
     events += [chunk({"content": piece}) for piece in word_groups(content)]
-    events.append(chunk({}, "stop", citations=view["citations"]))
+    events.append(chunk({}, "stop", citations=view["citations"], answer_id=answer_id))
     if (body.stream_options or {}).get("include_usage"):
         events.append(sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                 "model": MODEL, "choices": [], "usage": usage}))

@@ -42,7 +42,7 @@ async def ask_content(request: Request, service: Service, serving: Serving, body
     answer = await run_cpu(service, serving.kb.ask, body.question, k=body.k, lang=body.lang)
     if answer.abstained:
         service.metrics.abstentions.inc()
-    return answer_view(answer)
+    return answer_view(answer, service.record_answer(answer, body.question, "ask"))
 
 
 @router.post("/search", response_model=SearchPublic, responses=QUERY_ERRORS)
@@ -62,6 +62,7 @@ async def ask(body: AskRequest, request: Request, service: ServiceDep, serving: 
 
     The answer text refers to citations as "[n]"; `see_also` lists further sections (or,
     when `abstained` is true, the closest ones). The question is at most
-    `max_question_chars` characters (413 beyond); control characters are removed.
+    `max_question_chars` characters (413 beyond); control characters are removed. Rate the
+    answer with `POST /v1/feedback` and its `answer_id`.
     """
     return FastJSONResponse(await ask_content(request, service, serving, body))

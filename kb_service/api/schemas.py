@@ -8,6 +8,7 @@ checked by the routes, which answer 413 with the limit in the message.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -78,6 +79,38 @@ class AskRequest(_Request):
     @classmethod
     def _question(cls, value: str) -> str:
         return _required_text(value)
+
+
+FEEDBACK_COMMENT_CHARS = 2000
+_ANSWER_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as AnswerRecorder.record gives them
+
+
+class FeedbackRequest(_Request):
+    answer_id: str = Field(min_length=1, max_length=64,
+                           description="The `answer_id` of an answer (or the `id` of a chat completion).")
+    rating: Literal["up", "down"] = Field(description="Was the answer right and useful?")
+    comment: str | None = Field(None, description=f"What was wrong or missing (at most {FEEDBACK_COMMENT_CHARS} "
+                                "characters; 413 beyond).")
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"answer_id": "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b", "rating": "down",
+                                         "comment": "This does not say how to schedule it."}]},
+    )
+
+    @field_validator("answer_id")
+    @classmethod
+    def _answer_id(cls, value: str) -> str:
+        value = value.strip().removeprefix("chatcmpl-")
+        if not _ANSWER_ID.fullmatch(value):
+            raise ValueError("must be the answer_id of an answer (32 hexadecimal digits) or a chat completion id")
+        return value
+
+    @field_validator("comment")
+    @classmethod
+    def _comment(cls, value: str | None) -> str | None:
+        value = clean_text(value).strip() if value else None
+        return value or None
 
 
 class ChatMessage(_Request):
@@ -191,6 +224,7 @@ class SearchPublic(_Public):
 
 
 class AnswerPublic(_Public):
+    answer_id: str | None = Field(description="Quote it in `POST /v1/feedback` to rate this answer.")
     answer: str
     abstained: bool = Field(description="True when the docs do not cover the question; see_also then lists the closest sections.")
     confidence: float = Field(ge=0, le=1)
@@ -210,6 +244,7 @@ class AnswerPublic(_Public):
         json_schema_extra={
             "examples": [
                 {
+                    "answer_id": "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b",
                     "answer": "Action Campaign — Simple scheduled message to audience [1]",
                     "abstained": False,
                     "confidence": 0.91,
@@ -311,6 +346,63 @@ class ReloadPublic(_Public):
     took_ms: float
 
 
+class FeedbackPublic(_Public):
+    status: Literal["accepted"]
+    answer_id: str
+    rating: Literal["up", "down"]
+
+
+class GapSectionPublic(BaseModel):
+    chunk_id: str
+    title: str | None
+    heading: str | None
+    url: str | None
+    score: float | None = None
+
+
+class GapExamplePublic(BaseModel):
+    question: str
+    asks: int
+
+
+class GapTopicPublic(BaseModel):
+    topic: str = Field(description="The most central question of the group.")
+    asks: int
+    questions: int = Field(description="Distinct questions in the group.")
+    abstained: int
+    down_votes: int
+    langs: dict[str, int]
+    last_asked: str
+    examples: list[GapExamplePublic]
+    sections: list[GapSectionPublic] = Field(description="The closest sections of the docs.")
+    resolved_by: str | None = Field(description="The index build whose replay answered every question of the group.")
+
+
+class DownVotedPublic(BaseModel):
+    question: str | None
+    down_votes: int
+    comments: list[str]
+    last: str
+    resolved_by: str | None
+    cited: list[GapSectionPublic]
+
+
+class GapsPublic(BaseModel):
+    since: str
+    until: str
+    build: str | None
+    answers: int
+    abstained: int
+    up_votes: int
+    down_votes: int
+    gap_answers: int
+    questions_not_stored: int
+    topics: list[GapTopicPublic]
+    resolved: list[GapTopicPublic]
+    most_down_voted: list[DownVotedPublic]
+    replays: list[dict[str, Any]]
+
+
 class StatusPublic(BaseModel):
     status: str
 
@@ -369,6 +461,8 @@ class ChatCompletionPublic(_Public):
     choices: list[CompletionChoicePublic]
     usage: UsagePublic
     citations: list[CitationPublic] = Field(description="Structured sources of the answer (extra to the OpenAI format).")
+    answer_id: str = Field(description="Rate the answer with `POST /v1/feedback` (the `id` without `chatcmpl-` "
+                           "is the same; extra to the OpenAI format).")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -377,13 +471,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "Malformed JSON or invalid UTF-8 (`invalid_json`).",
         401: "Missing or wrong API key (`unauthorized`).",
         403: "Admin routes are disabled (`admin_disabled`).",
-        404: "Not found (`document_not_found`, `section_not_found`, `not_found`).",
+        404: "Not found (`document_not_found`, `section_not_found`, `answer_not_found`, `not_found`).",
         409: "Reload failed; the previous index keeps serving (`reload_failed`).",
         413: "Body larger than `max_body_bytes`, question longer than `max_question_chars` or more than `max_messages` turns.",
         415: "Content-Type is not application/json (`unsupported_media_type`).",
         422: "A field is invalid; the message names it (`invalid_request`).",
         429: "Rate limit reached; see Retry-After (`rate_limited`).",
-        503: "Index loading or unavailable, or server overloaded; see Retry-After.",
+        503: "Index loading or unavailable, server overloaded, or the answer database unavailable; see Retry-After.",
         504: "The request took longer than `request_timeout_s` (`timeout`).",
     }
     return {s: {"model": ErrorPublic, "description": described[s]} for s in statuses}
