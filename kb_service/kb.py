@@ -225,6 +225,7 @@ class KnowledgeBase:
                 self._check_rows[chunk.chunk_id] = CAPABILITY_BOOST
             self._twins.setdefault((chunk.lang, chunk.path, chunk.anchor), []).append(row)
         self._option_units = {option: np.stack(rows) for option, rows in option_rows.items()}
+
         # Every unit that speaks for an option, per language, for choice questions.
         self._comparison_units = {}
         for lang in {c.lang for c in index.chunks}:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -164,8 +165,10 @@ def drop_one_document(index_root: Path) -> str:
         rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
         manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
         manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
-        write_index(index_root, chunks=[loaded.chunks[i] for i in rows], vectors=loaded.vectors[rows],
-                    manifest=manifest)
+        chunks = [loaded.chunks[i] for i in rows]
+        unit_vectors = np.concatenate([loaded.units_of(c.chunk_id) for c in chunks])
+        write_index(index_root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
+                    unit_vectors=unit_vectors)
     return dropped
 
 

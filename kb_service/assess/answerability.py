@@ -24,7 +24,9 @@ FEATURES = [
     "coverage",  # share of the question's words the corpus uses at all
     "subject_found",  # share of the question's most telling known words found in the top hits
     "agreement",  # the top hit was found by both dense and lexical search
-    "unknown_names",  # names and acronyms no chunk uses ("Marketo", "Kubernetes")
+    # Names and acronyms no chunk uses ("Marketo", "Kubernetes"), per word of the question:
+    # one in a short question is its subject, two in a long scenario are the asker's business.
+    "unknown_names",
     "french",  # the model is English-only: French cosines run higher for unrelated text
     # Choice questions only: the best cosine between the need and a unit of the comparison
     # material. A long scenario ("we're a ski resort, …") matches no passage as a whole,
@@ -37,6 +39,9 @@ DEFAULT_CALIBRATION = {
                 "agreement": 0.5, "unknown_names": -1.5, "french": -0.5},
     "threshold": 0.5,
 }
+# Unknown names count per this many words of the question: one name in a short, four-word
+# question counts 1 (as a plain count did), two in a twenty-word scenario count 0.4.
+NAMES_PER_WORDS = 4.0
 # Confidence given to an answer whose evidence lacks what the question asks for.
 MISSING_ANSWER_CONFIDENCE = 0.2
 SUBJECT_WORDS = 3  # how many of the question's most telling words say what it is about
@@ -69,7 +74,7 @@ def features_of(result, analysis: QueryAnalysis, best_unit: float, subject_found
         "coverage": float(result.coverage),
         "subject_found": float(subject_found),
         "agreement": agreement,
-        "unknown_names": float(result.unknown_names),
+        "unknown_names": float(result.unknown_names) * NAMES_PER_WORDS / max(1.0, len(analysis.subject)),
         "french": 1.0 if result.lang == "fr" else 0.0,
         "need_match": float(need_match) if analysis.intent == "choose" else 0.0,
     }

@@ -98,7 +98,8 @@ def section_options(chunks: list[Chunk], catalog: OptionCatalog) -> dict[tuple, 
 def unit_stances(chunk: Chunk, catalog: OptionCatalog, comparison: bool) -> tuple[UnitStance, ...]:
     """Each unit of ``chunk`` with the option it speaks for (None outside comparison material)."""
     units = split_units(chunk.text, chunk.kind)
-    if not comparison:
+    if not comparison or chunk.kind == "code":
+        # A code block is an example flow ("Abandoned cart → Wait 2 hours → …"), not advice.
         return tuple(UnitStance(u, None) for u in units)
     lang = chunk.lang
     if chunk.kind == "table_row":

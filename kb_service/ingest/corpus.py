@@ -30,6 +30,7 @@ class SourceDocument:
     sha256: str
     url_pattern: str
     parsed: ParsedDocument
+    depth: int = 0  # links followed from an entry page to reach it (0: an entry page)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def scan_source(source: SourceConfig, link_depth: int, seen: set[tuple[str, str]
                 sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
                 url_pattern=source.url,
                 parsed=parsed,
+                depth=depth,
             )
         )
         # Links of every read page are checked, so missing targets are counted even at the

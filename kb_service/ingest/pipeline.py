@@ -270,6 +270,7 @@ def ingest(
                     "title": d.parsed.meta.title,
                     "sha256": d.sha256,
                     "url": page_url(d.url_pattern, d.lang, d.path, None),
+                    "depth": d.depth,
                 }
                 for d in scan.documents
             },
