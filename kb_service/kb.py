@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from kb_service.assess import answerability
-from kb_service.compose.answer import abstention_text, compose
+from kb_service.compose.answer import abstention_text, compose, in_language, render_lines
 from kb_service.compose.choice import NEAREST_UNITS, Candidate
 from kb_service.compose.passages import Passage
 from kb_service.compose.stance import (
@@ -87,6 +87,33 @@ class _QuestionCache:
             self._data.move_to_end(key)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
+
+
+def _same_heading_place(index: LoadedIndex, own_rows: Sequence[int], their_rows: Sequence[int], row: int) -> int | None:
+    """The twin of ``row`` by heading: the same ordinal among the section's headings, then
+    among that heading's chunks, when both sides have as many headings and chunks there."""
+    def headings(rows):
+        order: list[tuple[str, ...]] = []
+        for r in rows:
+            if index.chunks[r].heading_path not in order:
+                order.append(index.chunks[r].heading_path)
+        return order
+
+    own, theirs = headings(own_rows), headings(their_rows)
+    path = index.chunks[row].heading_path
+    if len(own) != len(theirs) or path not in own:
+        return None
+    target = theirs[own.index(path)]
+    mine = [r for r in own_rows if index.chunks[r].heading_path == path]
+    candidates = [r for r in their_rows if index.chunks[r].heading_path == target]
+    return candidates[mine.index(row)] if len(mine) == len(candidates) and row in mine else (candidates[0] if candidates else None)
+
+
+def _relative_place(index: LoadedIndex, rows: Sequence[int], row: int) -> float:
+    """Where ``row`` starts within the lines ``rows`` span, from 0 (first) to 1 (last)."""
+    starts = [index.chunks[r].line_start for r in rows]
+    low, high = min(starts), max(starts)
+    return (index.chunks[row].line_start - low) / (high - low) if high > low else 0.0
 
 
 def onnx_model_dir(index_root: Path, model: str, quantize: str) -> Path:
@@ -154,6 +181,7 @@ class KnowledgeBase:
         self._check_rows: dict[str, float] = {}
         self._option_units: dict[str, np.ndarray] = {}
         self._twins: dict[tuple[str, str, str], list[int]] = {}
+        self._anchors: dict[tuple[str, str], list[str]] = {}  # a page's anchors in page order
         self._comparison_units: dict[str, tuple[np.ndarray, list[tuple[int, int]]]] = {}
 
     @classmethod
@@ -224,6 +252,9 @@ class KnowledgeBase:
             if is_check_row(chunk):
                 self._check_rows[chunk.chunk_id] = CAPABILITY_BOOST
             self._twins.setdefault((chunk.lang, chunk.path, chunk.anchor), []).append(row)
+            anchors = self._anchors.setdefault((chunk.lang, chunk.path), [])
+            if chunk.anchor not in anchors:
+                anchors.append(chunk.anchor)
         self._option_units = {option: np.stack(rows) for option, rows in option_rows.items()}
 
         # Every unit that speaks for an option, per language, for choice questions.
@@ -407,21 +438,27 @@ class KnowledgeBase:
                 took_ms=(time.perf_counter() - started) * 1000,
                 intent=analysis.intent,
             )
-        if analysis.answer_lang != result.lang:
-            hits = self._in_language(result.hits, analysis.answer_lang)
-            passages = self._passages(analysis, hits, vector)
+        lang = passages[0].chunk.lang
         composed = compose(
             analysis,
             passages,
             catalog=self.catalog,
             prototypes=self._prototypes(self.embed_query(analysis.need) if analysis.need else vector),
             analyze=analyze,
-            weight=self.retriever.term_weight(passages[0].chunk.lang),
-            candidates=self._candidates(analysis, passages[0].chunk.lang, vector),
-            docs_words=self.retriever.vocabulary.related_words(
-                analysis.need or analysis.query, passages[0].chunk.lang, whole_entries=True
-            ) if passages[0].chunk.lang == analysis.lang else "",
+            weight=self.retriever.term_weight(lang),
+            candidates=self._candidates(analysis, lang, vector),
+            docs_words=self.retriever.vocabulary.related_words(analysis.need or analysis.query, lang, whole_entries=True),
         )
+        if analysis.answer_lang != lang:
+            # Asked to answer in another language: the same answer, quoted from the twin
+            # sections (same page, same anchor) in that language.
+            def twin(passage: Passage) -> Passage | None:
+                hit = self._in_language([passage.hit], analysis.answer_lang)[0]
+                return None if hit is passage.hit else self._passages(analysis, [hit], vector)[0]
+
+            lines = in_language(composed.lines, twin)
+            composed = render_lines(lines, analysis.answer_lang, self.catalog, composed.approach)
+            passages = [twin(p) or p for p in passages]
         cited = {c.hit.chunk.chunk_id for c in composed.citations}
         return Answer(
             answer=composed.text,
@@ -461,12 +498,33 @@ class KnowledgeBase:
                 out.append(hit)
                 continue
             rows = self._twins.get((lang, chunk.path, chunk.anchor), [])
+            if not rows:
+                # The translation renamed its anchors ("#building-journeys", "#creation-de-
+                # parcours"): the n-th section of one is the n-th of the other when both pages
+                # have as many.
+                own, theirs = self._anchors.get((chunk.lang, chunk.path), []), self._anchors.get((lang, chunk.path), [])
+                if len(own) == len(theirs) and chunk.anchor in own:
+                    rows = self._twins.get((lang, chunk.path, theirs[own.index(chunk.anchor)]), [])
             same_kind = [r for r in rows if index.chunks[r].kind == chunk.kind] or rows
             if not same_kind:
                 out.append(hit)
                 continue
-            own = index.vectors[index.row_of(chunk.chunk_id)]
-            best = max(same_kind, key=lambda r: float(index.vectors[r] @ own))
+            # Translations keep the page's order: the n-th chunk of this kind under the
+            # anchor is the twin of the n-th, when both sides cut the section alike; else the
+            # n-th under the n-th heading of the section (an FAQ's n-th question).
+            own_rows = [r for r in self._twins.get((chunk.lang, chunk.path, chunk.anchor), [])
+                        if index.chunks[r].kind == chunk.kind]
+            own_row = index.row_of(chunk.chunk_id)
+            by_heading = _same_heading_place(index, own_rows, same_kind, own_row)
+            if len(own_rows) == len(same_kind) and own_row in own_rows:
+                best = same_kind[own_rows.index(own_row)]
+            elif by_heading is not None:
+                best = by_heading
+            else:
+                # Else the chunk at the same relative place in the section: a translation
+                # keeps the order of what it says, even where it is cut into chunks otherwise.
+                place = _relative_place(index, own_rows or [own_row], own_row)
+                best = min(same_kind, key=lambda r: abs(_relative_place(index, same_kind, r) - place))
             out.append(Hit(chunk=index.chunks[best], score=hit.score, dense_score=hit.dense_score,
                            lexical_score=hit.lexical_score, focus=None))
         return out

@@ -57,9 +57,11 @@ def test_every_line_range_points_at_its_text(corpus_kb):
 def test_ask_cart_abandonment_names_journeys_and_cites_the_decision_guide(corpus_kb):
     answer = corpus_kb.ask("which approach for cart abandonment?")
     assert not answer.abstained and answer.confidence >= 0.6
-    assert answer.answer.startswith("Journeys — Real-time trigger, wait times, conditional follow-up")
+    assert answer.approach == "journey" and answer.intent == "choose"
+    assert answer.answer.startswith("Recommended: Journeys — ") and "Cart abandonment" in answer.answer
     first = answer.citations[0].hit.chunk
-    assert (first.lang, first.anchor, first.kind) == ("en", "decision-guide", "table_row")
+    assert (first.lang, first.path) == ("en", "help/using/start/journeys-vs-campaigns.md")
+    assert first.anchor in ("decision-guide", "use-cases")
 
 
 def test_french_question_is_answered_from_french_pages(corpus_kb):
@@ -81,7 +83,7 @@ def test_follow_up_in_a_conversation_is_about_the_new_topic(corpus_kb):
         {"role": "assistant", "content": "Journeys — …"},
         {"role": "user", "content": "and for a monthly newsletter?"},
     ])
-    assert answer.answer.startswith("Action Campaign")
+    assert answer.approach == "action" and answer.answer.startswith("Recommended: Action Campaign")
 
 
 def test_filters_by_language_and_path_prefix(corpus_kb):
@@ -170,16 +172,22 @@ def test_a_greeting_or_preamble_in_front_does_not_change_the_answer(corpus_kb):
         assert not got.abstained
 
 
-def test_a_use_case_found_through_the_docs_words_answers_behind_a_decision_row(corpus_kb):
-    answer = corpus_kb.ask("our warehouse platform needs to tell customers when their parcel has left. what do you recommend?")
-    assert answer.approach == "api"
-    assert "Shipping notifications" in answer.answer
+def test_a_how_to_question_naming_an_option_gets_no_recommendation(corpus_kb):
+    answer = corpus_kb.ask("how do I test a journey before publishing it?")
+    assert answer.intent == "howto" and answer.approach is None
+    assert "Recommended" not in answer.answer and not answer.abstained
 
 
-def test_a_passage_that_says_clearly_more_of_the_need_answers(corpus_kb):
-    answer = corpus_kb.ask("simple one-time message to an audience at a specific time, nothing fancy - which approach?")
-    assert answer.approach == "action"
-    assert "specific time" in answer.answer
+def test_an_explicit_language_answers_from_the_twin_section(corpus_kb):
+    answer = corpus_kb.ask("which approach for cart abandonment?", lang="fr")
+    assert not answer.abstained and answer.lang == "fr" and answer.approach == "journey"
+    assert all(c.hit.chunk.lang == "fr" for c in answer.citations)
+    assert answer.answer.startswith("Recommandé : Parcours")
+
+
+def test_hello_is_small_talk_in_english(corpus_kb):
+    answer = corpus_kb.ask("hello")
+    assert answer.abstained and answer.lang == "en" and answer.intent == "smalltalk"
 
 
 def test_kinds_of_business_systems_and_retail_days_are_not_unknown_names(corpus_kb):

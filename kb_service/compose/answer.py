@@ -35,10 +35,25 @@ SNIPPET_CHARS = 240
 
 
 @dataclass(frozen=True)
+class Line:
+    """One line of an answer: units quoted from one passage, or a connective between options.
+
+    Kept as structure, not text, so the same answer can be rendered from the twin passages
+    of another language (``in_language``)."""
+
+    passage: Passage | None  # None: the "A or B, depending on the need:" connective
+    units: tuple[int, ...] = ()
+    option: str | None = None  # the option the line speaks for (choice answers)
+    recommended: bool = False  # "Recommended: <option> — …"
+    other: str | None = None  # the connective's second option
+
+
+@dataclass(frozen=True)
 class Composed:
     text: str
     citations: tuple[Citation, ...]
     approach: str | None
+    lines: tuple[Line, ...] = ()
 
 
 def abstention_text(lang: str) -> str:
@@ -65,21 +80,65 @@ def compose(
     ``docs_words``: the docs' words for the question's own (profile vocabulary)."""
     lang = passages[0].chunk.lang
     terms = set(analyze(analysis.query, lang))
+    lines: list[Line] | None = None
+    approach = None
     if analysis.intent == "choose" and catalog:
         members = {o: catalog.members(o) for o in catalog.options}
         need = set(analyze(f"{analysis.need or analysis.query} {docs_words}", lang))
         choice = decide(passages, members, prototypes, need, analyze, weight, candidates)
         if choice is not None:
-            return _choice_answer(choice, choice.passages, analysis, terms, catalog, lang, analyze, weight)
-    return _extract_answer(passages, analysis, terms, lang, analyze, weight)
+            lines, approach = _choice_lines(choice), choice.winner.option
+    if lines is None:
+        lines = _extract_lines(passages, analysis, terms, lang, analyze, weight)
+    return render_lines(lines, lang, catalog, approach)
 
 
-def _cite(parts: list[str], citations: list[Citation], passage: Passage, text: str) -> None:
-    number = next((c.number for c in citations if c.hit.chunk.chunk_id == passage.chunk.chunk_id), None)
-    if number is None:
-        number = len(citations) + 1
-        citations.append(Citation(number=number, hit=passage.hit, snippet=_snippet(text)))
-    parts.append(f"{text} [{number}]")
+def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, approach: str | None) -> Composed:
+    """The answer text and its numbered citations (one number per cited chunk)."""
+    parts: list[str] = []
+    citations: list[Citation] = []
+    for line in lines:
+        if line.passage is None:
+            parts.append(DEPENDS.get(lang, DEPENDS["en"]).format(
+                a=catalog.label(line.option, lang), b=catalog.label(line.other, lang)))
+            continue
+        if line.option is not None:
+            text = _speaking_text(line.passage, line.units[0], line.option, catalog)
+            label = catalog.label(line.option, lang)
+            text = f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {text}" if line.recommended else f"{label} — {text}"
+        else:
+            text = render(line.passage, line.units) if line.units else plain(line.passage.chunk.text)
+        number = next((c.number for c in citations if c.hit.chunk.chunk_id == line.passage.chunk.chunk_id), None)
+        if number is None:
+            number = len(citations) + 1
+            citations.append(Citation(number=number, hit=line.passage.hit, snippet=_snippet(text)))
+        parts.append(f"{text} [{number}]")
+    return Composed(text="\n".join(parts), citations=tuple(citations), approach=approach, lines=tuple(lines))
+
+
+def in_language(lines: Sequence[Line], twin: Callable[[Passage], Passage | None]) -> list[Line]:
+    """The same answer quoted from the twin passages (same page and anchor, another
+    language): each unit maps to the twin's unit at the same place, or, for a choice line,
+    to the twin's first unit speaking for the same option. A passage with no twin is kept."""
+    out = []
+    for line in lines:
+        other = twin(line.passage) if line.passage is not None else None
+        if other is None or not other.units:
+            out.append(line)
+            continue
+        if len(other.units) == len(line.passage.units):
+            units = line.units
+        elif line.option is not None and any(s.option == line.option for s in other.units):
+            # The k-th unit speaking for the option maps to the twin's k-th one: translated
+            # lists keep their order even where the pages are cut into chunks differently.
+            rank = sum(1 for s in line.passage.units[: line.units[0]] if s.option == line.option)
+            speaking = [i for i, s in enumerate(other.units) if s.option == line.option]
+            units = (speaking[min(rank, len(speaking) - 1)],)
+        else:
+            scale = len(other.units) / max(1, len(line.passage.units))
+            units = tuple(sorted({min(len(other.units) - 1, int(i * scale)) for i in line.units}))
+        out.append(Line(other, units, line.option, line.recommended, line.other))
+    return out
 
 
 def _speaking_text(passage: Passage, unit_index: int, option: str, catalog: OptionCatalog) -> str:
@@ -98,40 +157,31 @@ def _speaking_text(passage: Passage, unit_index: int, option: str, catalog: Opti
     return render(passage, [unit_index])
 
 
-def _choice_answer(choice: Choice, passages, analysis, terms, catalog: OptionCatalog, lang, analyze, weight) -> Composed:
-    parts: list[str] = []
-    citations: list[Citation] = []
+def _choice_lines(choice: Choice) -> list[Line]:
+    passages = choice.passages
     winner = choice.winner
-    label = catalog.label(winner.option, lang)
     first = passages[winner.passage]
-    text = _speaking_text(first, winner.unit, winner.option, catalog)
     if choice.runner_up is None:
-        _cite(parts, citations, first, f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {text}")
-    else:
-        other = choice.runner_up
-        other_label = catalog.label(other.option, lang)
-        parts.append(DEPENDS.get(lang, DEPENDS["en"]).format(a=label, b=other_label))
-        _cite(parts, citations, first, f"{label} — {text}")
-        second = passages[other.passage]
-        _cite(parts, citations, second, f"{other_label} — {_speaking_text(second, other.unit, other.option, catalog)}")
-    return Composed(text="\n".join(parts), citations=tuple(citations), approach=winner.option)
+        return [Line(first, (winner.unit,), winner.option, recommended=True)]
+    other = choice.runner_up
+    return [
+        Line(None, option=winner.option, other=other.option),
+        Line(first, (winner.unit,), winner.option),
+        Line(passages[other.passage], (other.unit,), other.option),
+    ]
 
 
-def _extract_answer(passages, analysis, terms, lang, analyze, weight) -> Composed:
+def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Line]:
     quotes: list[tuple[int, Quote]] = []
     for i, passage in enumerate(passages[:SUPPORT_READ]):
         q = quote(passage, analysis, terms, analyze, weight)
         if q is not None:
             quotes.append((i, q))
     if not quotes:
-        passage = passages[0]
-        return Composed(text=f"{plain(passage.chunk.text)} [1]",
-                        citations=(Citation(1, passage.hit, _snippet(passage.chunk.text)),), approach=None)
+        return [Line(passages[0])]
     primary_index, primary = _primary(quotes, passages, analysis, lang, analyze, terms)
-    parts: list[str] = []
-    citations: list[Citation] = []
-    _cite(parts, citations, passages[primary_index], primary.text)
     lead = passages[primary_index]
+    lines = [Line(lead, primary.indices)]
     for i, q in quotes:
         if i == primary_index:
             continue
@@ -140,9 +190,10 @@ def _extract_answer(passages, analysis, terms, lang, analyze, weight) -> Compose
         if (not same_group and passage.chunk.kind not in ("table", "code")
                 and passage.hit.score >= SUPPORT_SCORE * lead.hit.score and q.score >= SUPPORT_SCORE * primary.score
                 and passage.chunk.text.strip() != lead.chunk.text.strip()):
-            _cite(parts, citations, passage, quote(passage, analysis, terms, analyze, weight, max_units=2, budget=300).text)
+            support = quote(passage, analysis, terms, analyze, weight, max_units=2, budget=300)
+            lines.append(Line(passage, support.indices))
             break
-    return Composed(text="\n".join(parts), citations=tuple(citations), approach=None)
+    return lines
 
 
 def _primary(quotes, passages, analysis, lang, analyze, terms) -> tuple[int, Quote]:
