@@ -21,6 +21,12 @@ FOCUS_BONUS = 0.1  # the list item retrieval matched is what the question was ab
 NEARLY_AS_GOOD = 0.85  # further units must score this share of the best one
 MAX_UNITS = 3
 BUDGET_CHARS = 480
+# A list under a lead-in ("Two categories:", "Common reasons:") is quoted whole when it is
+# short enough: the lead-in promises all of it, and one item of three misleads.
+LIST_ITEMS = 8
+LIST_BUDGET = 700
+# A short FAQ answer is one unit of meaning: quoted whole rather than sentence by sentence.
+FAQ_BUDGET = 500
 _DIGIT = re.compile(r"\d")
 _YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not\b|pas\b)", re.I)
 _CHECKS = re.compile(r"[✅✔❌✖❎]")
@@ -82,8 +88,28 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
             chosen.append(stating[0])
     if analysis.intent == "can" and passage.chunk.kind == "faq" and 0 not in chosen and _YES_NO.search(plain(passage.units[0].unit.text)):
         chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers a yes/no
-    chosen = sorted(set(chosen))
+    chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
+    if passage.chunk.kind == "faq" and sum(len(s.unit.text) for s in passage.units) <= FAQ_BUDGET:
+        chosen = list(range(len(passage.units)))
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
+
+
+def whole_list(passage: Passage, index: int, *, steps: bool = False) -> list[int]:
+    """The run of list items ``index`` belongs to, when it has a lead-in (or, for a how-to
+    question, when it is a list of steps) and is short enough to quote whole."""
+    units = [stance.unit for stance in passage.units]
+    unit = units[index]
+    if unit.kind != "item" or not (unit.label or steps):
+        return [index]
+    start = end = index
+    while start > 0 and units[start - 1].kind == "item" and units[start - 1].label == unit.label:
+        start -= 1
+    while end + 1 < len(units) and units[end + 1].kind == "item" and units[end + 1].label == unit.label:
+        end += 1
+    run = list(range(start, end + 1))
+    if len(run) > LIST_ITEMS or sum(len(units[i].text) for i in run) > LIST_BUDGET:
+        return [index]
+    return run
 
 
 def render(passage: Passage, indices) -> str:
