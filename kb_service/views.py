@@ -33,7 +33,8 @@ def citation_view(citation: Citation) -> dict[str, Any]:
     return view
 
 
-def answer_view(answer: Answer) -> dict[str, Any]:
+def answer_view(answer: Answer, index_build: str | None = None) -> dict[str, Any]:
+    """``index_build``: the build that answered, so a client (or a rollout check) can tell."""
     return {
         "answer": answer.answer,
         "abstained": answer.abstained,
@@ -43,6 +44,7 @@ def answer_view(answer: Answer) -> dict[str, Any]:
         "citations": [citation_view(c) for c in answer.citations],
         "see_also": [hit_view(h) for h in answer.see_also],
         "took_ms": round(answer.took_ms, 3),
+        "index_build": index_build,
     }
 
 

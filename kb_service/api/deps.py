@@ -21,9 +21,10 @@ import anyio
 from fastapi import Depends, Request
 
 from kb_service.config import Settings
-from kb_service.store.index import IndexLoadError, read_manifest
+from kb_service.store.index import IndexLoadError, current_build, read_manifest
 from kb_service.kb import KnowledgeBase
 from kb_service.api.errors import ApiError
+from kb_service.api.build_watch import BuildWatcher
 from kb_service.api.metrics import Metrics
 from kb_service.api.security import RateLimiter
 from kb_service.api.workers import ReloadBroadcast, run_dir
@@ -62,6 +63,11 @@ class Service:
         self.reload_lock: anyio.Lock | None = None
         self._reloading = threading.Lock()  # an admin reload and another worker's broadcast
         self.broadcast: ReloadBroadcast | None = None  # set when this is one of several workers
+        self.watcher: BuildWatcher | None = None  # set when poll_s > 0
+        # The last build that failed to load (name, reason) while another kept serving; None
+        # once a build loads. /readyz shows it, so a refused rollout is visible per replica.
+        self.refused: dict[str, str | None] | None = None
+        self.draining = False  # set on SIGTERM (lifecycle.py): /readyz answers 503 from then on
 
     # ---- start-up -----------------------------------------------------------------------
 
@@ -76,6 +82,10 @@ class Service:
             self.broadcast.start_watching()
         # A daemon thread, so that stopping the server never waits for a slow load.
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
+        if self.settings.poll_s > 0:
+            self.watcher = BuildWatcher(self.settings.index, self.settings.poll_s, served=self.build,
+                                        reload=self._reload_from_poll, ready=self.loaded)
+            self.watcher.start()
 
     @property
     def answer_threads(self) -> int:
@@ -98,6 +108,8 @@ class Service:
             self.executor = None
         if self.broadcast is not None:
             self.broadcast.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         self.metrics.process_exit()
 
     def _load_at_start(self) -> None:
@@ -115,6 +127,7 @@ class Service:
             if self.serving is not None:  # a reload during start-up already serves an index
                 return
             self.load_error = str(exc)
+            self._note_refused(exc)
             log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": str(exc)}})
         except Exception:
             self.load_error = "the index could not be loaded (unexpected error, see the server log)"
@@ -130,9 +143,27 @@ class Service:
         counts = serving.info.get("counts") or {}
         self.metrics.index_chunks.set(counts.get("total", 0))
         self.metrics.index_documents.set(len(serving.documents))
+        self.metrics.serve_build(serving.info.get("build"), self.build())
         self.serving = serving  # one reference assignment: requests see the old or the new
         self.load_error = None
+        self.refused = None
         return serving
+
+    def build(self) -> str | None:
+        """The name of the build being served (None before the first load)."""
+        serving = self.serving
+        return serving.info.get("build") if serving is not None else None
+
+    def start_draining(self) -> None:
+        self.draining = True
+        log.info("draining", extra={"fields": {"event": "draining", "build": self.build()}})
+
+    def _note_refused(self, exc: Exception) -> None:
+        try:
+            name = current_build(self.settings.index)
+        except IndexLoadError:
+            name = None
+        self.refused = {"build": name, "error": str(exc)}
 
     # ---- reload -------------------------------------------------------------------------
 
@@ -150,9 +181,23 @@ class Service:
                 current = getattr(self.serving.kb, "embedder", None)
                 if current is not None and getattr(current, "name", None) == manifest.get("model"):
                     embedder = current
-            kb = self._new_kb(embedder).load()
+            try:
+                kb = self._new_kb(embedder).load()
+            except IndexLoadError as exc:
+                self._note_refused(exc)
+                raise
             kb.warm_up()
             return self._publish(kb)
+
+    def _reload_from_poll(self) -> Serving:
+        """``reload`` for the build watcher, counted in the reload metrics like an admin reload."""
+        try:
+            serving = self.reload()
+        except Exception:
+            self.metrics.reloads.labels("failure").inc()
+            raise
+        self.metrics.reloads.labels("success").inc()
+        return serving
 
 
 def _ms(started: float) -> float:

@@ -195,6 +195,8 @@ class AnswerPublic(_Public):
     citations: list[CitationPublic]
     see_also: list[HitPublic]
     took_ms: float
+    index_build: str | None = Field(None, description="The index build that answered (the same on every replica once "
+                                                      "a rollout has finished).")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -227,6 +229,7 @@ class AnswerPublic(_Public):
                     ],
                     "see_also": [],
                     "took_ms": 4.2,
+                    "index_build": "20261201T120000123456Z-1a2b3c",
                 }
             ]
         },
@@ -285,6 +288,9 @@ class ReloadPublic(_Public):
 
 class StatusPublic(BaseModel):
     status: str
+    build: str | None = Field(None, description="/readyz: the index build being served.")
+    refused: dict[str, str | None] | None = Field(
+        None, description="/readyz: a published build that failed to load (`build`, `error`); the previous one serves.")
 
 
 class ErrorDetail(BaseModel):
