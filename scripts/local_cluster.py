@@ -12,6 +12,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,9 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 HAPROXY_CFG = REPO / "deploy" / "haproxy.cfg"
+# Debian puts haproxy in /usr/sbin, which a non-root PATH may lack.
+HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 T = TypeVar("T")
 
 
@@ -53,6 +57,31 @@ def local_haproxy_config(servers: dict[str, int], extra_backend: list[str] = ())
     text, found = re.subn(r"^\s*server-template .*$", "\n".join(lines), text, count=1, flags=re.M)
     assert found == 1, "deploy/haproxy.cfg has no server-template line to replace"
     return re.sub(r"^resolvers dns\n(?:[ \t].*\n?|\n)*", "", text, flags=re.M)  # no DNS here
+
+
+def haproxy_states(stats_port: int) -> dict[str, str]:
+    """The ``kb`` backend's servers and their state (UP, DOWN, …), from HAProxy's stats CSV."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=5.0).text
+    except httpx.HTTPError:
+        return {}
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+    return {row["svname"]: row["status"] for row in rows
+            if row["pxname"] == "kb" and row["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def wait_servers_up(stats_port: int, names: list[str], timeout_s: float) -> None:
+    wait_until(lambda: all(haproxy_states(stats_port).get(n, "").startswith("UP") for n in names),
+               f"HAProxy to see {', '.join(names)} UP", timeout_s)
+
+
+def haproxy(work: Path, name: str, servers: dict[str, int], extra_backend: list[str] = ()) -> tuple["Process", int, int]:
+    """An HAProxy process (not started) in front of ``servers``: (process, port, stats port)."""
+    port, stats_port = free_port(), free_port()
+    config = work / f"{name}.cfg"
+    config.write_text(local_haproxy_config(servers, list(extra_backend)), encoding="utf-8")
+    env = {**os.environ, "KB_LB_BIND": f"127.0.0.1:{port}", "KB_LB_STATS_BIND": f"127.0.0.1:{stats_port}"}
+    return Process(name, [HAPROXY, "-db", "-f", str(config)], env, work / f"{name}.log"), port, stats_port
 
 
 class Process:
@@ -125,19 +154,15 @@ class Cluster:
         self.redis: Process | None = None
         if redis:
             port = free_port()
-            self.redis = Process("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            self.redis = Process("redis", [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                            "--appendonly", "no"], dict(os.environ), work / "redis.log")
             self.redis_url = f"redis://127.0.0.1:{port}/0"
             self.replica_env["KB_REDIS_URL"] = self.redis_url
         self.replicas = {f"r{i + 1}": Replica(f"r{i + 1}", free_port(), self.replica_env, work)
                          for i in range(replicas)}
-        self.lb_port, self.stats_port = free_port(), free_port()
+        self.haproxy, self.lb_port, self.stats_port = haproxy(
+            work, "haproxy", {n: r.port for n, r in self.replicas.items()}, extra_backend)
         self.url = f"http://127.0.0.1:{self.lb_port}"
-        config = work / "haproxy.cfg"
-        config.write_text(local_haproxy_config({n: r.port for n, r in self.replicas.items()}, list(extra_backend)))
-        env = {**os.environ, "KB_LB_BIND": f"127.0.0.1:{self.lb_port}",
-               "KB_LB_STATS_BIND": f"127.0.0.1:{self.stats_port}"}
-        self.haproxy = Process("haproxy", ["haproxy", "-db", "-f", str(config)], env, work / "haproxy.log")
 
     def __enter__(self) -> "Cluster":
         try:
@@ -178,16 +203,10 @@ class Cluster:
 
     def server_states(self) -> dict[str, str]:
         """Each replica's state as HAProxy sees it (UP, DOWN, …), from its stats CSV."""
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=5.0).text
-        except httpx.HTTPError:
-            return {}
-        rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-        return {row["svname"]: row["status"] for row in rows if row["pxname"] == "kb" and row["svname"] in self.replicas}
+        return haproxy_states(self.stats_port)
 
     def wait_servers_up(self, names: list[str], timeout_s: float) -> None:
-        wait_until(lambda: all(self.server_states().get(n, "").startswith("UP") for n in names),
-                   f"HAProxy to see {', '.join(names)} UP", timeout_s)
+        wait_servers_up(self.stats_port, names, timeout_s)
 
     def restart(self, name: str) -> Replica:
         old = self.replicas[name]
