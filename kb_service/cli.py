@@ -168,7 +168,12 @@ def ingest(
     if not verbose and len(report.warnings) > 10:
         console.print(f"[yellow]… {len(report.warnings) - 10} more warnings (--verbose)[/yellow]")
     if settings.query_backend == "onnx":
-        ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+        from kb_service.models.onnx import OnnxModelError
+
+        try:
+            ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+        except OnnxModelError as exc:
+            _fail(str(exc), code=1)
     _print_ingest_summary(report, verbose)
 
 

@@ -90,13 +90,32 @@ class Settings(BaseSettings):
     max_messages: int = 50
     max_concurrency: int = 64  # in-flight requests past which the server answers 503
     rate_limit_per_minute: int = 0  # per API key or client address; 0 = off
+    # Failed authentications (401) allowed per client address a minute, whether or not the
+    # rate limit is on; past it, that address gets 429 whatever key it sends. 0 = off.
+    auth_failures_per_minute: int = Field(30, ge=0)
+    # Where the limits' counters live. Unset: in memory for one process, in a SQLite file in
+    # the run folder for the workers of one `kb serve --workers N` (api/rate_limit.py), so
+    # that the limit holds for the server, not per worker. Set (redis://host:port/db): in
+    # Redis, shared by every replica that names the same Redis.
+    redis_url: str | None = None
+    # Comma-separated addresses (or CIDR networks) of reverse proxies whose X-Forwarded-For
+    # and X-Forwarded-Proto are believed; empty = none, the peer address is the client.
+    # Anything else could name itself any address and dodge the per-address limits.
+    trusted_proxies: str = ""
     request_timeout_s: float = 10.0
+    # Seconds a client may take to send a request's body; past it: 408, and the connection
+    # is closed. A body still arriving does not count against max_concurrency.
+    body_timeout_s: float = Field(10.0, gt=0)
+    # Seconds an open connection may wait with no complete request (idle keep-alive, or
+    # headers sent halfway) before the server closes it.
+    idle_timeout_s: float = Field(5.0, gt=0)
     log_questions: bool = False
     # Worker processes for `kb serve`. Two: one process stops near 250 answers/s because its
     # event loop and answer code share one GIL; two processes, each on its own SO_REUSEPORT
     # socket (api/supervisor.py), use both cores: 293 vs 207-230 req/s at c=16 measured side
     # by side, for 456 MB summed peak RSS (docs/performance.md). Reloads and /metrics cover
-    # every worker (api/workers.py); the rate limit and max_concurrency apply per worker.
+    # every worker (api/workers.py), so does the rate limit (api/rate_limit.py); max_concurrency
+    # applies per worker.
     workers: int = Field(2, ge=1, le=16)
     # Threads running searches and answers at once; 0 answers on the event loop itself.
     # Unset (auto): 0 in a worker of several, 2 in a single process. Answering on the loop
@@ -137,6 +156,10 @@ class Settings(BaseSettings):
     @property
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in (self.api_keys or "").split(",") if k.strip()]
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -18,6 +18,7 @@ import httpx
 import uvicorn
 
 from kb_service.api.app import create_app
+from kb_service.api.server_options import uvicorn_options
 from kb_service.config import Settings
 
 LOAD_TIMEOUT_S = 180
@@ -31,8 +32,8 @@ def live_server(settings: Settings, kb: Any = None) -> Iterator[tuple[str, Any]]
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, loop="asyncio", http="h11",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, loop="asyncio",
+                            timeout_graceful_shutdown=5, **uvicorn_options(settings, http="h11"))
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="kb-live-server", daemon=True)
     thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -40,13 +41,16 @@ def test_not_ready_until_the_warm_up_ends(make_client, shared_kb):
     assert client.post("/v1/ask", json=QUESTION).status_code == 200
 
 
-def test_an_index_that_cannot_load_keeps_the_server_up(make_client, tmp_path):
-    client = make_client(kb=None, index=tmp_path / "no-index-here")
+def test_an_index_that_cannot_load_keeps_the_server_up(make_client, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR, logger="kb_service.api"):
+        client = make_client(kb=None, index=tmp_path / "no-index-here")
     assert client.get("/healthz").status_code == 200
     readyz = client.get("/readyz")
     assert readyz.status_code == 503
     message = readyz.json()["error"]["message"]
-    assert "no index at" in message and "kb ingest" in message
+    # The public message says what to do; the server log says where (no paths to anyone).
+    assert "server log" in message and "kb ingest" in message and str(tmp_path) not in message
+    assert any(f"no index at {tmp_path}" in str(getattr(r, "fields", {}).get("error")) for r in caplog.records)
     for response in (client.post("/v1/ask", json=QUESTION), client.post("/v1/search", json={"query": "x"}),
                      client.get("/v1/documents")):
         assert_error(response, 503, "index_unavailable", message)

@@ -7,7 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kb_service.api.security import RateLimiter, fingerprint
+from limits.storage import MemoryStorage
+
+from kb_service.api.rate_limit import RateLimits, SQLiteWindowStorage
+from kb_service.api.security import fingerprint
 
 pytest.register_assert_rewrite("tests.api_fixtures")
 from tests.api_fixtures import BlockingKB, LOAD_TIMEOUT_S, assert_error  # noqa: E402
@@ -92,17 +95,13 @@ def test_rate_limit_per_address_without_keys(make_client):
     assert_error(client.post("/v1/ask", json=QUESTION), 429, "rate_limited")
 
 
-def test_token_bucket_refills_with_time():
-    now = [0.0]
-    limiter = RateLimiter(60, clock=lambda: now[0])  # one token per second, burst of 60
-    assert all(limiter.take("a") == 0 for _ in range(60))
-    assert limiter.take("a") == pytest.approx(1.0)
-    now[0] += 0.5
-    assert limiter.take("a") == pytest.approx(0.5)
-    now[0] += 0.5
-    assert limiter.take("a") == 0
-    assert limiter.take("b") == 0
-    assert RateLimiter(0).take("a") == 0
+def test_the_limit_counts_a_moving_window_and_says_when_to_retry():
+    limits = RateLimits(2, 0, MemoryStorage())
+    assert limits.take("a") == 0 and limits.take("a") == 0
+    wait = limits.take("a")
+    assert 1 <= wait <= 60  # the oldest hit leaves the window within the minute
+    assert limits.take("b") == 0
+    assert RateLimits(0, 0, MemoryStorage()).take("a") == 0
 
 
 # ---- in-flight limit -------------------------------------------------------------------------
@@ -215,9 +214,13 @@ def test_made_up_keys_do_not_dodge_the_address_limit(make_client):
     assert_error(client.post("/v1/ask", json=QUESTION, headers={"Authorization": "Bearer two"}), 429, "rate_limited")
 
 
-def test_rate_limiter_memory_is_bounded():
-    limiter = RateLimiter(1, clock=lambda: 0.0)
-    limiter.MAX_BUCKETS = 100
-    for i in range(1000):
-        limiter.take(f"ip:{i}")
-    assert len(limiter._buckets) <= 100
+def test_the_shared_limit_file_forgets_old_hits(tmp_path):
+    storage = SQLiteWindowStorage(path=tmp_path / "limits.sqlite")
+    storage.SWEEP_EVERY = 10
+    db = storage._db
+    db.executemany("INSERT INTO hits (key, at) VALUES (?, 0)", [(f"ip:{i}",) for i in range(1000)])
+    limits = RateLimits(5, 0, storage)
+    for i in range(10):
+        limits.take("ip:new")
+    (rows,) = db.execute("SELECT COUNT(*) FROM hits").fetchone()
+    assert rows == 5  # the 1,000 hits of 1970 swept; the new client's 5 counted hits kept

@@ -50,6 +50,7 @@ def test_compose_file_wires_replicas_haproxy_and_redis():
     assert {"kb", "haproxy", "redis", "publish"} <= set(services)
     kb = services["kb"]
     assert kb["environment"]["KB_REDIS_URL"].startswith("redis://redis:")
+    assert kb["environment"]["KB_TRUSTED_PROXIES"], "per-client limits behind HAProxy need its X-Forwarded-For"
     assert float(kb["environment"]["KB_POLL_S"]) > 0
     index = kb["environment"]["KB_INDEX"]
     assert f"index:{index}:ro" in kb["volumes"], "replicas mount the published index read-only"
@@ -84,7 +85,7 @@ def test_kubernetes_manifests_have_probes_autoscaling_and_a_disruption_budget():
     assert mount["readOnly"] is True
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["persistentVolumeClaim"]["readOnly"] is True
-    assert "KB_REDIS_URL" in env and float(env["KB_POLL_S"]["value"]) > 0
+    assert "KB_REDIS_URL" in env and "KB_TRUSTED_PROXIES" in env and float(env["KB_POLL_S"]["value"]) > 0
     assert pod["terminationGracePeriodSeconds"] >= _drain_budget()
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     hpa = kinds["HorizontalPodAutoscaler"]["spec"]

@@ -14,6 +14,7 @@ disk that refuses to write. Real files, the real CLI, the real app over real HTT
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -413,16 +414,20 @@ def test_each_corrupt_file_fails_the_reload_naming_it_and_the_old_index_keeps_an
     assert client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
 
 
-def test_a_server_starting_on_a_corrupt_index_says_which_file(make_client, served_copy):
+def test_a_server_starting_on_a_corrupt_index_says_which_file(make_client, served_copy, caplog):
     dense = next((served_copy / BUILDS_DIR).glob("*/dense.faiss"))
     data = bytearray(dense.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dense.write_bytes(bytes(data))
-    client = make_client(kb=None, index=served_copy)
+    with caplog.at_level(logging.ERROR, logger="kb_service.api"):
+        client = make_client(kb=None, index=served_copy)
     readyz = client.get("/readyz")
     assert readyz.status_code == 503
-    assert "dense.faiss" in readyz.json()["error"]["message"]
-    assert_error(client.post("/v1/ask", json={"question": "journey"}), 503, "index_unavailable", "dense.faiss")
+    # The server log names the file; the public answers name no path (issue 13).
+    logged = [r.fields["error"] for r in caplog.records if getattr(r, "fields", {}).get("event") == "index_unavailable"]
+    assert logged and "dense.faiss" in logged[0] and "sha256" in logged[0]
+    assert "dense.faiss" not in readyz.text and str(served_copy) not in readyz.text
+    assert_error(client.post("/v1/ask", json={"question": "journey"}), 503, "index_unavailable", "server log")
 
 
 # ---- reloads under load ---------------------------------------------------------------------

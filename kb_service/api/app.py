@@ -10,23 +10,52 @@ import logging
 import sys
 import time
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import AsyncIterator
 
 import orjson
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from kb_service.config import Settings, load_settings
 from kb_service.kb import KnowledgeBase
 from . import routes_admin, routes_chat, routes_documents, routes_openai, routes_query
 from kb_service.api.deps import Service
-from kb_service.api.errors import install_error_handlers
+from kb_service.api.errors import REQUEST_ID_KEY, error_response, install_error_handlers
 from kb_service.api.fast_path import QueryFastPath
 from kb_service.api.security import RequestContext, RequestLimits
 from kb_service.api.streaming import FastJSONResponse
 
 API_VERSION = "1.0.0"
+
+
+_PREFLIGHT_REQUEST_ID: ContextVar[str | None] = ContextVar("kb_preflight_request_id", default=None)
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight in kb's JSON error shape (not plain text)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # preflight_response sees only the headers: hand it the request id this way.
+        token = _PREFLIGHT_REQUEST_ID.set(scope.get(REQUEST_ID_KEY))
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            _PREFLIGHT_REQUEST_ID.reset(token)
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        reason = bytes(response.body).decode("latin-1").replace("Disallowed CORS ", "")
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+        return error_response(response.status_code, "cors_refused", f"this CORS preflight is refused (its {reason} "
+                              "is not allowed): the allowed origins are the cors_origins setting",
+                              _PREFLIGHT_REQUEST_ID.get(), headers)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -136,7 +165,7 @@ def create_app(settings: Settings | None = None, kb: KnowledgeBase | None = None
     app.add_middleware(RequestLimits, service=service, json_paths=json_paths)
     if settings.cors_origin_list:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Admin-Key", "X-Request-ID"],

@@ -21,12 +21,13 @@ import anyio
 from fastapi import Depends, Request
 
 from kb_service.config import Settings
+from kb_service.models.onnx import OnnxModelError
 from kb_service.store.index import IndexLoadError, current_build, read_manifest
 from kb_service.kb import KnowledgeBase
 from kb_service.api.errors import ApiError
 from kb_service.api.build_watch import BuildWatcher
 from kb_service.api.metrics import Metrics
-from kb_service.api.security import RateLimiter
+from kb_service.api.rate_limit import RateLimits, limit_storage
 from kb_service.api.workers import ReloadBroadcast, run_dir
 
 log = logging.getLogger("kb_service.api")
@@ -53,7 +54,8 @@ class Service:
         # Keys as bytes once, for hmac.compare_digest on every request.
         self.api_keys = [k.encode("utf-8") for k in settings.api_key_list]
         self.admin_keys = [settings.admin_key.encode("utf-8")] if settings.admin_key else []
-        self.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limits = RateLimits(settings.rate_limit_per_minute, settings.auth_failures_per_minute,
+                                 limit_storage(settings.redis_url, run_dir()))
         self.serving: Serving | None = None
         self.load_error: str | None = None
         self.loaded = threading.Event()  # set once the start-up load has ended, either way
@@ -123,15 +125,17 @@ class Service:
                 if self.serving is None:
                     self._publish(kb)
             log.info("index ready", extra={"fields": {"event": "ready", "ms": _ms(started), **_summary(self.serving)}})
-        except IndexLoadError as exc:
+        except Exception as exc:
             if self.serving is not None:  # a reload during start-up already serves an index
                 return
-            self.load_error = str(exc)
-            self._note_refused(exc)
-            log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": str(exc)}})
-        except Exception:
-            self.load_error = "the index could not be loaded (unexpected error, see the server log)"
-            log.exception("index load failed", extra={"fields": {"event": "index_unavailable"}})
+            # The log names the file; the public message (503 bodies, /readyz) names no path.
+            self.load_error = PUBLIC_LOAD_ERROR
+            problem = load_problem(exc)
+            if problem is None:
+                log.exception("index load failed", extra={"fields": {"event": "index_unavailable"}})
+            else:
+                self._note_refused(problem)
+                log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": problem}})
         finally:
             self.loaded.set()
 
@@ -158,12 +162,15 @@ class Service:
         self.draining = True
         log.info("draining", extra={"fields": {"event": "draining", "build": self.build()}})
 
-    def _note_refused(self, exc: Exception) -> None:
+    def _note_refused(self, problem: str) -> None:
+        """Remember why the build CURRENT names was not loaded; public (/readyz), so the
+        index folder's absolute path is left out of the message, as in reload answers."""
         try:
             name = current_build(self.settings.index)
         except IndexLoadError:
             name = None
-        self.refused = {"build": name, "error": str(exc)}
+        root = str(self.settings.index)
+        self.refused = {"build": name, "error": problem.replace(root + "/", "").replace(root, "the index folder")}
 
     # ---- reload -------------------------------------------------------------------------
 
@@ -171,8 +178,22 @@ class Service:
         """Load the index on disk again and swap it in (called in a worker thread, serialised).
 
         Reuses the loaded query embedder when the new index was built with the same model,
-        so a reload costs the index load and a warm-up, not a model load.
+        so a reload costs the index load and a warm-up, not a model load. Any failure to
+        read a file (the index's or the query model's) is an ``IndexLoadError`` naming it.
         """
+        try:
+            return self._reload()
+        except IndexLoadError as exc:
+            self._note_refused(str(exc))
+            raise
+        except Exception as exc:
+            problem = load_problem(exc)
+            if problem is None:
+                raise
+            self._note_refused(problem)
+            raise IndexLoadError(problem) from exc
+
+    def _reload(self) -> Serving:
         with self._reloading:
             manifest = read_manifest(self.settings.index)  # None when there is no usable build: load() says why
             embedder = None
@@ -181,11 +202,7 @@ class Service:
                 current = getattr(self.serving.kb, "embedder", None)
                 if current is not None and getattr(current, "name", None) == manifest.get("model"):
                     embedder = current
-            try:
-                kb = self._new_kb(embedder).load()
-            except IndexLoadError as exc:
-                self._note_refused(exc)
-                raise
+            kb = self._new_kb(embedder).load()
             kb.warm_up()
             return self._publish(kb)
 
@@ -198,6 +215,23 @@ class Service:
             raise
         self.metrics.reloads.labels("success").inc()
         return serving
+
+
+PUBLIC_LOAD_ERROR = ("the index cannot be loaded: the server log names the file and the fix "
+                     "(usually: run `kb ingest`, then reload)")
+
+
+def load_problem(exc: BaseException) -> str | None:
+    """What an exception raised while loading an index says, with the file it concerns;
+    None for an exception that is not about the files (a bug: logged with its traceback)."""
+    if isinstance(exc, IndexLoadError):
+        return str(exc)
+    if isinstance(exc, OnnxModelError):
+        return f"the query model cannot be loaded: {exc}"
+    if isinstance(exc, OSError):
+        where = exc.filename or "a file of the index"
+        return f"{where} cannot be read ({exc.strerror or exc}): run `kb ingest` to rebuild"
+    return None
 
 
 def _ms(started: float) -> float:

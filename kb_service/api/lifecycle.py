@@ -18,6 +18,7 @@ from types import FrameType
 import uvicorn
 
 from kb_service.api.app import create_app
+from kb_service.api.server_options import uvicorn_options
 
 
 class DrainingServer(uvicorn.Server):
@@ -51,7 +52,8 @@ def run(host: str, port: int, sock: socket.socket | None = None, *, loop: str = 
     app = create_app()
     service = app.state.service
     settings = service.settings
-    config = uvicorn.Config(app, host=host, port=port, loop=loop, http=http, log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=max(1, int(settings.request_timeout_s)))
+    config = uvicorn.Config(app, host=host, port=port, loop=loop, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=max(1, int(settings.request_timeout_s)),
+                            **uvicorn_options(settings, http=http))
     server = DrainingServer(config, service, settings.drain_s)
     server.run(sockets=[sock] if sock is not None else None)

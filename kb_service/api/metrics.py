@@ -38,7 +38,7 @@ class Metrics:
         self.reloads = Counter("kb_reloads", "Index reloads, by result.", ["result"], registry=r)
         self.rejected = Counter("kb_rejected", "Requests refused before any work, by reason.", ["reason"], registry=r)
         # Children created up front so every series is exported from the start (rate() needs a 0).
-        for reason in ("overload", "rate_limit", "auth"):
+        for reason in ("overload", "rate_limit", "auth", "auth_limit", "body_timeout"):
             self.rejected.labels(reason)
         for result in ("success", "failure"):
             self.reloads.labels(result)

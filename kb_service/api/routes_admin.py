@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from kb_service.store.index import IndexLoadError
 from kb_service.api.deps import ServiceDep, log
+from kb_service.api.workers import ReloadBusy
 from kb_service.api.errors import ApiError
 from kb_service.api.metrics import CONTENT_TYPE
 from kb_service.api.schemas import ReloadPublic, StatusPublic, error_responses
@@ -17,6 +19,11 @@ from kb_service.api.security import require_admin
 from kb_service.api.streaming import FastJSONResponse
 
 router = APIRouter(tags=["operations"])
+
+
+def _relative(message: str, index_root: Path) -> str:
+    """``message`` with the index folder's absolute path left out: files named from it."""
+    return message.replace(f"{index_root}/", "").replace(str(index_root), "the index folder")
 
 # How long a reload waits for the other worker processes (each loads and warms the index).
 WORKER_RELOAD_TIMEOUT_S = 60.0
@@ -74,24 +81,32 @@ async def reload_index(service: ServiceDep) -> FastJSONResponse:
     assert service.reload_lock is not None
     async with service.reload_lock:
         started = time.perf_counter()
-        try:
-            serving = await anyio.to_thread.run_sync(service.reload)
-        except Exception as exc:
-            service.metrics.reloads.labels("failure").inc()
-            if not isinstance(exc, IndexLoadError):
-                raise  # unexpected: 500 internal_error, logged with its traceback
-            log.error("reload failed", extra={"fields": {"event": "reload_failed", "error": str(exc)}})
-            raise ApiError(409, "reload_failed", f"{exc}; the previous index is still being served") from None
         workers = 1
+        try:
+            if service.broadcast is None:
+                serving = await anyio.to_thread.run_sync(service.reload)
+            else:
+                # Every worker reloads before the answer; one such reload at a time per server.
+                serving, spread = await anyio.to_thread.run_sync(service.broadcast.reload_everywhere,
+                                                                 WORKER_RELOAD_TIMEOUT_S)
+        except ReloadBusy as exc:
+            raise ApiError(409, "reload_in_progress", str(exc)) from None
+        except IndexLoadError as exc:
+            service.metrics.reloads.labels("failure").inc()
+            log.error("reload failed", extra={"fields": {"event": "reload_failed", "error": str(exc)}})
+            reason = _relative(str(exc), service.settings.index)
+            raise ApiError(409, "reload_failed", f"{reason}; the previous index is still being served") from None
+        except Exception:
+            service.metrics.reloads.labels("failure").inc()
+            raise  # unexpected: 500 internal_error, logged with its traceback
         if service.broadcast is not None:
-            # The other worker processes reload too; answer once they all have.
-            spread = await anyio.to_thread.run_sync(service.broadcast.announce, WORKER_RELOAD_TIMEOUT_S)
             workers = spread["workers"]
             if spread["failed"] or spread["late"]:
                 service.metrics.reloads.labels("failure").inc()
                 late = [f"worker {pid}: no answer in {WORKER_RELOAD_TIMEOUT_S:g} s" for pid in spread["late"]]
+                failed = [_relative(f, service.settings.index) for f in spread["failed"]]
                 raise ApiError(409, "reload_failed", "this worker reloaded but not every worker did ("
-                               + "; ".join(spread["failed"] + late) + "); those keep their previous index")
+                               + "; ".join(failed + late) + "); those keep their previous index")
         service.metrics.reloads.labels("success").inc()
     took_ms = round((time.perf_counter() - started) * 1000, 1)
     counts = serving.info.get("counts") or {}

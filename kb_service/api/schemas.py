@@ -36,12 +36,15 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# Every ``k`` is strict: "5", " 5 ", 5.0 and true are refused with 422 naming k, not coerced.
+
+
 # ---- requests ------------------------------------------------------------------------------
 
 
 class SearchRequest(_Request):
     query: str = Field(description="What to look for, in English or French.")
-    k: int = Field(10, ge=1, le=50, description="Number of hits (1–50).")
+    k: int = Field(10, ge=1, le=50, strict=True, description="Number of hits (1–50).")
     lang: Lang | None = Field(None, description="Only hits in this language; default: the query's language first.")
     path_prefix: str | None = Field(None, max_length=500, description="Only pages whose path starts with this.")
 
@@ -63,7 +66,7 @@ class SearchRequest(_Request):
 
 class AskRequest(_Request):
     question: str = Field(description="The question, in English or French (at most `max_question_chars`).")
-    k: int = Field(5, ge=1, le=50, description="Sections to consider (1–50).")
+    k: int = Field(5, ge=1, le=50, strict=True, description="Sections to consider (1–50).")
     lang: Lang | None = Field(None, description="Answer in this language; default: detected from the question.")
 
     model_config = ConfigDict(
@@ -95,7 +98,7 @@ class ChatRequest(_Request):
     )
     stream: bool = Field(False, description="Answer as Server-Sent Events: `answer` pieces, `citations`, `done`.")
     lang: Lang | None = None
-    k: int = Field(5, ge=1, le=50)
+    k: int = Field(5, ge=1, le=50, strict=True)
 
     model_config = ConfigDict(
         extra="ignore",

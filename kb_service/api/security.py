@@ -1,15 +1,17 @@
-"""Access control and limits: API and admin keys, per-client rate limiting, and the two ASGI
+"""Access control and limits: API and admin keys, per-client rate limits, and the two ASGI
 middlewares every request passes through.
 
 ``RequestContext`` (outermost): request id, X-Request-ID header, one JSON log line, metrics.
-``RequestLimits`` (inside CORS): in-flight limit (503), Content-Type (415), body size (413),
-UTF-8 (400), and the last resort that turns an unexpected exception into 500.
+``RequestLimits`` (inside CORS): body deadline (408), in-flight limit (503), Content-Type
+(415), body size (413), UTF-8 (400), and the last resort that turns an unexpected exception
+into 500. The rate limits themselves are in rate_limit.py.
 
 Keys are compared with ``hmac.compare_digest`` and only ever logged as a short fingerprint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -22,6 +24,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kb_service.api.errors import REQUEST_ID_KEY, ApiError, error_body
@@ -51,46 +54,6 @@ def _matches(given: str, keys: list[bytes]) -> bool:
     return found
 
 
-class RateLimiter:
-    """Token buckets per client: ``per_minute`` tokens, refilled continuously; 0 = off."""
-
-    MAX_BUCKETS = 10_000
-
-    def __init__(self, per_minute: int, clock=time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, client: str) -> float:
-        """0 when the request may go on, else the seconds to wait for a token."""
-        if self.capacity <= 0:
-            return 0.0
-        now = self.clock()
-        bucket = self._buckets.get(client)
-        if bucket is None:
-            if len(self._buckets) >= self.MAX_BUCKETS:
-                self._prune(now)
-            bucket = (self.capacity, now)
-        tokens, last = bucket
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens >= 1.0:
-            self._buckets[client] = (tokens - 1.0, now)
-            return 0.0
-        self._buckets[client] = (tokens, now)
-        return (1.0 - tokens) / self.rate
-
-    def _prune(self, now: float) -> None:
-        # A bucket that has refilled completely is the same as no bucket. If too many clients
-        # are mid-bucket (a flood of addresses), forget the older half: memory stays bounded.
-        full = [c for c, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.capacity]
-        for client in full:
-            del self._buckets[client]
-        if len(self._buckets) >= self.MAX_BUCKETS:
-            for client in list(self._buckets)[: len(self._buckets) // 2]:
-                del self._buckets[client]
-
-
 # ---- dependencies --------------------------------------------------------------------------
 
 
@@ -101,23 +64,40 @@ async def require_client(
 ) -> None:
     """API key (when keys are configured), then the client's rate limit."""
     service = request.app.state.service
+    address = _client_host(request)
     if service.api_keys:
         given = api_key or (bearer.credentials if bearer else None)
-        if not given or not _matches(given, service.api_keys):
-            service.metrics.rejected.labels("auth").inc()
-            raise ApiError(401, "unauthorized", "a valid API key is required: send `Authorization: Bearer <key>` "
-                           "or `X-API-Key: <key>`", {"WWW-Authenticate": "Bearer"})
-        client = request.scope[KEY_FP] = fingerprint(given)
+        _check_key(service, address, given, service.api_keys,
+                   "a valid API key is required: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+        client = request.scope[KEY_FP] = fingerprint(given)  # type: ignore[arg-type]
     else:
         # Without configured keys, whatever a client sends as a key means nothing (OpenAI
         # clients always send one): limit by address, so made-up keys cannot dodge the limit.
-        client = f"ip:{_client_host(request)}"
-    wait = service.rate_limiter.take(client)
+        client = f"ip:{address}"
+    wait = service.limits.take(client)
     if wait > 0:
         service.metrics.rejected.labels("rate_limit").inc()
         retry = max(1, math.ceil(wait))
         raise ApiError(429, "rate_limited", f"rate limit of {service.settings.rate_limit_per_minute} requests per "
                        f"minute reached: retry in {retry} s", {"Retry-After": str(retry)})
+
+
+def _check_key(service: Any, address: str, given: str | None, keys: list[bytes], refusal: str) -> None:
+    """401 unless ``given`` is one of ``keys``; 429 first for an address that failed too often.
+
+    The address is refused before its key is compared: an address past its failures learns
+    nothing from its next guesses, not even when one is right."""
+    blocked = service.limits.auth_blocked(address)
+    if blocked > 0:
+        service.metrics.rejected.labels("auth_limit").inc()
+        retry = max(1, math.ceil(blocked))
+        raise ApiError(429, "rate_limited", f"too many failed authentications from this address (limit "
+                       f"{service.settings.auth_failures_per_minute} per minute): retry in {retry} s",
+                       {"Retry-After": str(retry)})
+    if not given or not _matches(given, keys):
+        service.limits.note_auth_failure(address)
+        service.metrics.rejected.labels("auth").inc()
+        raise ApiError(401, "unauthorized", refusal, {"WWW-Authenticate": "Bearer"})
 
 
 async def check_client(request: Request) -> None:
@@ -136,14 +116,14 @@ async def require_admin(
     if not service.admin_keys:
         raise ApiError(403, "admin_disabled", "admin routes are disabled: set KB_ADMIN_KEY to enable them")
     given = admin_key or (bearer.credentials if bearer else None)
-    if not given or not _matches(given, service.admin_keys):
-        service.metrics.rejected.labels("auth").inc()
-        raise ApiError(401, "unauthorized", "a valid admin key is required: send `Authorization: Bearer <admin key>` "
-                       "or `X-Admin-Key: <admin key>`", {"WWW-Authenticate": "Bearer"})
-    request.scope[KEY_FP] = fingerprint(given)
+    _check_key(service, _client_host(request), given, service.admin_keys,
+               "a valid admin key is required: send `Authorization: Bearer <admin key>` or `X-Admin-Key: <admin key>`")
+    request.scope[KEY_FP] = fingerprint(given)  # type: ignore[arg-type]
 
 
 def _client_host(request: Request) -> str:
+    # The peer address, or the one a trusted proxy forwarded (uvicorn rewrites the client
+    # only for trusted_proxies: api/server_options.py).
     return request.client.host if request.client else "unknown"
 
 
@@ -188,7 +168,8 @@ class RequestContext:
         scope[REQUEST_ID_KEY] = request_id
         # nosniff: a browser never renders a JSON body that echoes a client's payload as HTML.
         extra_headers = [(b"x-request-id", request_id.encode()), (b"x-content-type-options", b"nosniff")]
-        status = 500
+        status: int | None = None
+        disconnected = False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -197,9 +178,20 @@ class RequestContext:
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
             await send(message)
 
+        async def receive_watched() -> Message:
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
+
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watched, send_with_id)
         finally:
+            if status is None:
+                # No response: the client went away first (499, nginx's "client closed
+                # request": an abandoned request, not a server error), or the app failed.
+                status = ABANDONED if disconnected else 500
             seconds = time.perf_counter() - started
             route = scope.get("route")
             path = scope["path"]
@@ -215,16 +207,24 @@ class RequestContext:
 
 
 _JSON_BODY_METHODS = {"POST", "PUT", "PATCH"}
+ABANDONED = 499  # the status logged and counted for a request whose client left before the answer
 
 
 class RequestLimits:
-    """In-flight limit, Content-Type, body size and UTF-8 checks; unexpected errors become 500."""
+    """Body deadline, in-flight limit, Content-Type, body size and UTF-8 checks; unexpected
+    errors become 500.
+
+    The body is read (within ``body_timeout_s``) before the request counts as in flight: a
+    client trickling a body is not work yet, so slow clients cannot use up the budget that
+    requests being answered need. They cost a connection each, and the deadline bounds that.
+    """
 
     def __init__(self, app: ASGIApp, service: Any, json_paths: set[str]) -> None:
         self.app = app
         self.service = service
         self.max_in_flight = service.settings.max_concurrency
         self.max_body = service.settings.max_body_bytes
+        self.body_timeout = service.settings.body_timeout_s
         self.in_flight = 0
         self.json_paths = json_paths  # POST routes whose body is JSON
 
@@ -233,13 +233,6 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         request_id = scope.get(REQUEST_ID_KEY)
         limited = scope["path"].startswith("/v1/")  # probes, metrics and docs always answer
-        if limited and self.in_flight >= self.max_in_flight:
-            self.service.metrics.rejected.labels("overload").inc()
-            return await send_error(send, 503, "overloaded", f"the server is at its limit of {self.max_in_flight} "
-                                    "requests in flight (max_concurrency): retry in a second", request_id,
-                                    {"Retry-After": "1"})
-        if limited:
-            self.in_flight += 1
         started = False
 
         async def send_tracked(message: Message) -> None:
@@ -253,18 +246,29 @@ class RequestLimits:
                 receive = await self._checked_body(scope, receive, send_tracked)
                 if receive is None:
                     return
-            await self.app(scope, receive, send_tracked)
+            if limited and self.in_flight >= self.max_in_flight:
+                self.service.metrics.rejected.labels("overload").inc()
+                return await send_error(send_tracked, 503, "overloaded", f"the server is at its limit of "
+                                        f"{self.max_in_flight} requests in flight (max_concurrency): retry in a second",
+                                        request_id, {"Retry-After": "1"})
+            if limited:
+                self.in_flight += 1
+            try:
+                await self.app(scope, receive, send_tracked)
+            finally:
+                if limited:
+                    self.in_flight -= 1
+        except ClientDisconnect:
+            return None  # the client left mid-request: RequestContext logs it as abandoned (499)
         except Exception:
             log.exception("unexpected error", extra={"fields": {"event": "internal_error", "request_id": request_id}})
             if not started:
                 await send_error(send, 500, "internal_error", "unexpected server error: quote request id "
                                  f"{request_id} when reporting it", request_id)
-        finally:
-            if limited:
-                self.in_flight -= 1
 
     async def _checked_body(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
-        """Read the whole body (at most max_body_bytes) and hand it on; None when refused."""
+        """Read the whole body (at most max_body_bytes, within body_timeout_s) and hand it on;
+        None when refused or when the client went away."""
         request_id = scope.get(REQUEST_ID_KEY)
         is_json_route = scope["path"] in self.json_paths
         if is_json_route:
@@ -282,17 +286,26 @@ class RequestLimits:
         chunks: list[bytes] = []
         size = 0
         more = True
-        while more:  # chunked bodies have no Content-Length: count as they arrive
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                await send_error(send, 413, "payload_too_large", too_large, request_id)
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                while more:  # chunked bodies have no Content-Length: count as they arrive
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > self.max_body:
+                        await send_error(send, 413, "payload_too_large", too_large, request_id)
+                        return None
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            self.service.metrics.rejected.labels("body_timeout").inc()
+            # Connection: close, so that uvicorn drops the connection rather than wait for the
+            # rest of a body it would have to read before the next request.
+            await send_error(send, 408, "body_timeout", f"the request body did not arrive within "
+                             f"{self.body_timeout:g} s (body_timeout_s)", request_id, {"Connection": "close"})
+            return None
         body = b"".join(chunks)
         if is_json_route:
             try:

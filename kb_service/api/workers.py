@@ -10,6 +10,8 @@ in ``KB_RUN_DIR`` before the workers start:
   worker has written an acknowledgement (``ack-<pid>``: the epoch it has reached and
   whether its reload worked). Each worker watches the epoch from a background thread. So
   when the reload answers, every worker serves the new index, as with one worker.
+- ``.reload.lock``: held by the worker whose reload is spreading, so that two reloads asked
+  of two workers at once run one after the other instead of crossing.
 - ``metrics/``: prometheus_client's multiprocess folder (``PROMETHEUS_MULTIPROC_DIR``).
 
 With one worker there is no run folder and none of this runs.
@@ -17,6 +19,7 @@ With one worker there is no run folder and none of this runs.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -24,13 +27,18 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 log = logging.getLogger("kb_service.api")
 
 RUN_DIR_ENV = "KB_RUN_DIR"
 EPOCH_FILE = "reload-epoch"
+RELOAD_LOCK_FILE = ".reload.lock"  # flock'ed by the worker whose reload is spreading
 WATCH_INTERVAL_S = 0.1
+
+
+class ReloadBusy(TimeoutError):
+    """Another worker's reload held the server's reload lock for the whole wait."""
 
 
 def run_dir() -> Path | None:
@@ -69,6 +77,8 @@ class ReloadBroadcast:
         self.seen = self._read_epoch()
         self._stop = threading.Event()
         self._seen_lock = threading.Lock()  # the watcher must not re-reload what announce() just did
+        self._ack_lock = threading.Lock()
+        self._acked = -1
         self._ack(self.seen, ok=True)
 
     # ---- the epoch file --------------------------------------------------------------------
@@ -89,9 +99,16 @@ class ReloadBroadcast:
             return epoch
 
     def _ack(self, epoch: int, ok: bool, error: str | None = None) -> None:
-        tmp = self.folder / f".ack-{self.pid}"
-        tmp.write_text(json.dumps({"epoch": epoch, "ok": ok, "error": error}), encoding="utf-8")
-        os.replace(tmp, self.folder / f"ack-{self.pid}")
+        # Never backwards: a watcher that finishes an older epoch's reload after this worker
+        # announced a newer one must not make it look as if it had not reached the newer one
+        # (that made a reload wait the full timeout and blame a worker that had reloaded).
+        with self._ack_lock:
+            if epoch < self._acked:
+                return
+            self._acked = epoch
+            tmp = self.folder / f".ack-{self.pid}"
+            tmp.write_text(json.dumps({"epoch": epoch, "ok": ok, "error": error}), encoding="utf-8")
+            os.replace(tmp, self.folder / f"ack-{self.pid}")
 
     def _acks(self) -> dict[int, dict]:
         found = {}
@@ -104,6 +121,35 @@ class ReloadBroadcast:
         return found
 
     # ---- the worker that received the reload -----------------------------------------------
+
+    def reload_everywhere(self, timeout_s: float) -> tuple[object, dict]:
+        """This worker's reload, then every other's: one such reload at a time per server.
+
+        Returns what ``reload_here`` returned and what ``announce`` found. A second reload
+        asked of another worker meanwhile waits for this one to end (its workers load the
+        index once more after); past ``timeout_s`` of waiting it raises ``ReloadBusy``.
+        """
+        with self._exclusive(timeout_s):
+            result = self.reload_here()
+            return result, self.announce(timeout_s)
+
+    @contextlib.contextmanager
+    def _exclusive(self, timeout_s: float) -> Iterator[None]:
+        with open(self.folder / RELOAD_LOCK_FILE, "w") as lock:
+            deadline = time.monotonic() + timeout_s
+            while True:  # a blocking flock cannot time out: poll it, bounded
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ReloadBusy(f"another reload of this server has been running for more than "
+                                         f"{timeout_s:g} s: retry when it is done") from None
+                    time.sleep(WATCH_INTERVAL_S / 2)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def announce(self, timeout_s: float) -> dict:
         """After this worker reloaded: have every other live worker reload, and wait for them.

@@ -42,7 +42,28 @@ def cache_dir() -> Path | None:
 
 
 def export_into(model: str, out_dir: Path, *, quantize: str, cache: Path | None = None) -> Path:
-    """Make ``out_dir`` a complete export of ``model``; from the cache when it holds one."""
+    """Make ``out_dir`` a complete export of ``model``; from the cache when it holds one.
+
+    When the disk refuses (full, read-only), raises ``OnnxModelError`` with one line naming
+    the folder and the reason, and removes the folders this call created (an empty model
+    folder beside the index would only say that something half happened)."""
+    out_dir = Path(out_dir)
+    created = [d for d in (out_dir.parent, out_dir) if not d.exists()]
+    try:
+        return _export_into(model, out_dir, quantize=quantize, cache=cache)
+    except OSError as exc:
+        for folder in reversed(created):
+            shutil.rmtree(folder, ignore_errors=True)
+        reason = exc.strerror or str(exc)
+        raise OnnxModelError(f"could not write the query model into {out_dir} ({reason}); the index itself is "
+                             "complete: free some space and run `kb ingest` again to export the model") from exc
+    except BaseException:
+        for folder in reversed(created):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _export_into(model: str, out_dir: Path, *, quantize: str, cache: Path | None) -> Path:
     cache = cache if cache is not None else cache_dir()
     source = resolve_model_path(model)
     weights = weights_file(Path(source)) if cache is not None else None

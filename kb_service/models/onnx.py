@@ -41,6 +41,22 @@ class OnnxModelError(RuntimeError):
     """The ONNX model folder is missing, incomplete, or cannot be exported."""
 
 
+def import_onnxruntime():
+    """``onnxruntime``, imported with its usage telemetry off.
+
+    Its Linux build ships a telemetry client that, unless ``ORT_DISABLE_TELEMETRY`` is set
+    when the runtime starts, writes a device id and an event database under
+    ``~/.cache/Microsoft/DeveloperTools/`` and may report to its vendor's collector. A query
+    service has no business doing either; ``disable_telemetry_events`` after the import
+    stops the events but not the files, hence the variable first.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
+
+
 # --------------------------------------------------------------------------- export
 
 
@@ -80,6 +96,7 @@ def export_onnx(
         if quantize == "int8":
             import logging
 
+            import_onnxruntime()  # before its quantization module imports it
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             model_tmp = tmp_dir / "int8.onnx"
@@ -109,6 +126,7 @@ def export_onnx(
             "normalized": True,
             "residual_sums": rewritten,
             "onnx_sha256": file_sha256(model_tmp),
+            "tokenizer_sha256": file_sha256(tok_tmp),
             "versions": _versions(),
         }
         info_tmp = tmp_dir / EXPORT_INFO_FILE
@@ -176,8 +194,7 @@ def _export_fp32(src: Path, onnx_path: Path, *, opset: int) -> tuple[int, int]:
         expected = wrapper(ids, mask, types).numpy()
     rewritten = _without_skip_layer_norm(onnx_path)
     # A trace can silently freeze a shape; check the graph on a different shape than the probe.
-    import onnxruntime as ort
-
+    ort = import_onnxruntime()
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()})[0]
     longer = torch.tensor([[101] + [2023, 2003, 1037, 3231] * 5 + [102]], dtype=torch.int64)
@@ -314,8 +331,11 @@ class OnnxEmbedder:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    import onnxruntime as ort
-
+                    ort = import_onnxruntime()
+                    # Verify-and-pin: the bytes that are checked are the bytes the session
+                    # and the tokenizer are built from, so a damaged file is refused by name.
+                    model_bytes = self._verified(MODEL_FILE, "onnx_sha256")
+                    tokenizer_text = self._verified(TOKENIZER_FILE, "tokenizer_sha256").decode("utf-8")
                     options = ort.SessionOptions()
                     options.intra_op_num_threads = self._threads
                     options.inter_op_num_threads = 1
@@ -326,18 +346,33 @@ class OnnxEmbedder:
                     # cores it tripled the p95 of one embedding (docs/performance.md).
                     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                     session = ort.InferenceSession(
-                        str(self.model_dir / MODEL_FILE), sess_options=options, providers=["CPUExecutionProvider"]
+                        model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
                     )
                     self._input_names = tuple(i.name for i in session.get_inputs())
-                    self._tokenizer = self._load_tokenizer(truncate=True)
-                    self._counter = self._load_tokenizer(truncate=False)
+                    self._tokenizer = self._load_tokenizer(tokenizer_text, truncate=True)
+                    self._counter = self._load_tokenizer(tokenizer_text, truncate=False)
                     self._session = session
         return self._session
 
-    def _load_tokenizer(self, *, truncate: bool):
+    def _verified(self, name: str, checksum_key: str) -> bytes:
+        """The bytes of ``name``, refused unless they match the export info's checksum.
+
+        Exports made before ``tokenizer_sha256`` was recorded have only the model's."""
+        path = self.model_dir / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise OnnxModelError(f"{path} cannot be read ({exc.strerror or exc}): run `kb ingest`") from exc
+        expected = self.info.get(checksum_key)
+        if (expected or checksum_key == "onnx_sha256") and hashlib.sha256(data).hexdigest() != expected:
+            raise OnnxModelError(f"{path} is corrupt (sha256 does not match {EXPORT_INFO_FILE}): delete "
+                                 f"{self.model_dir} and run `kb ingest` to export it again")
+        return data
+
+    def _load_tokenizer(self, text: str, *, truncate: bool):
         from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_file(str(self.model_dir / TOKENIZER_FILE))
+        tokenizer = Tokenizer.from_str(text)
         # The shipped tokenizer.json pads and truncates to 128; the model window is max_tokens.
         tokenizer.no_padding()
         tokenizer.no_truncation()

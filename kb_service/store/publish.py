@@ -10,9 +10,9 @@ The shared folder has the layout of an index root (index.py), so a replica serve
 A build is copied into ``builds/.tmp-…``, fsynced, renamed to its name, then every
 artifact's sha256 is checked against its manifest *on the copy*, the bytes replicas will
 read. CURRENT is replaced only after that (tmp file + os.replace), so a replica either sees
-the old name or a complete, verified build. Old builds are kept (``keep``): a replica that
-has not switched yet still memory-maps its vectors, and on a network file system deleting
-them under it would fail its reads.
+the old name or a complete, verified build. The newest builds are kept (``keep``):
+publishing one of them again is a rollback that only moves the pointer, and a replica still
+reading the previous build when CURRENT moves is not cut short.
 
 An object store (an ``s3://`` URL) is the documented next step: the same three operations
 (put the build under its name, verify, then put CURRENT last) with a conditional write for
