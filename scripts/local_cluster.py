@@ -78,7 +78,7 @@ def wait_servers_up(stats_port: int, names: list[str], timeout_s: float) -> None
 def haproxy(work: Path, name: str, servers: dict[str, int], extra_backend: list[str] = ()) -> tuple["Process", int, int]:
     """An HAProxy process (not started) in front of ``servers``: (process, port, stats port)."""
     port, stats_port = free_port(), free_port()
-    config = work / f"{name}.cfg"
+    config = (work / f"{name}.cfg").resolve()
     config.write_text(local_haproxy_config(servers, list(extra_backend)), encoding="utf-8")
     env = {**os.environ, "KB_LB_BIND": f"127.0.0.1:{port}", "KB_LB_STATS_BIND": f"127.0.0.1:{stats_port}"}
     return Process(name, [HAPROXY, "-db", "-f", str(config)], env, work / f"{name}.log"), port, stats_port

@@ -40,7 +40,8 @@ def test_haproxy_config_is_valid_for_haproxy_itself():
     assert done.returncode == 0, done.stdout + done.stderr
     text = (DEPLOY / "haproxy.cfg").read_text()
     for needed in ("http-check send meth GET uri /readyz", "option redispatch", "retry-on conn-failure empty-response 503",
-                   "http-request disable-l7-retry unless read_only", "option forwardfor"):
+                   "http-request disable-l7-retry unless read_only", "option forwardfor",
+                   "option http-buffer-request"):
         assert needed in text
 
 

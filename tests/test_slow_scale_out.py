@@ -54,6 +54,7 @@ class Outcome:
     status: int | None
     build: str | None
     error: str | None
+    at: str = ""  # wall-clock start, to find the request in the HAProxy and replica logs
 
 
 class Load:
@@ -88,14 +89,14 @@ class Load:
                 # of its own (no rate limit shared with another request).
                 question = f"{self._questions[n % len(self._questions)]} (case {n})"
                 headers = {"X-Forwarded-For": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}
-                started = time.monotonic()
+                started, at = time.monotonic(), time.strftime("%H:%M:%S") + f".{int(time.time() * 1000) % 1000:03d}"
                 try:
                     response = client.post("/v1/ask", json={"question": question}, headers=headers)
                     build = response.json().get("index_build") if response.status_code == 200 else None
                     self.outcomes.append(Outcome(started, response.status_code, build,
-                                                 None if response.status_code == 200 else response.text[:300]))
+                                                 None if response.status_code == 200 else response.text[:300], at))
                 except httpx.HTTPError as exc:
-                    self.outcomes.append(Outcome(started, None, None, f"{type(exc).__name__}: {exc}"))
+                    self.outcomes.append(Outcome(started, None, None, f"{type(exc).__name__}: {exc}", at))
 
     def failures(self) -> list[Outcome]:
         return [o for o in list(self.outcomes) if o.status != 200]
