@@ -27,9 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kb_service.api.rate_limit import RateLimits, SQLiteWindowStorage, limit_storage
 from kb_service.api.workers import ReloadBroadcast, prepare_run_dir
-from kb_service.config import Settings
 from kb_service.store import index as index_module
 from kb_service.store.index import BUILDS_DIR, IndexLoadError, load_index
 
@@ -178,7 +176,7 @@ def test_a_truncated_vectors_file_is_a_503_naming_it_only_in_the_log(api_index, 
 # ---- 3 and 4: reloads ---------------------------------------------------------------------
 
 
-def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path, make_client, monkeypatch):
+def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path, make_client, monkeypatch, caplog):
     root = copy_index(api_index, tmp_path / "index")
     client = make_client(admin_key=ADMIN, index=root, kb=None)
     assert client.get("/readyz").status_code == 200
@@ -196,6 +194,12 @@ def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path
                          "previous index is still being served")
     assert str(tmp_path) not in error["message"]
     assert client.post("/v1/ask", json=ASK).status_code == 200
+    # A server starting on it: the log names the file (it said "unexpected error").
+    with caplog.at_level(logging.ERROR, logger="kb_service.api"):
+        fresh = make_client(index=root, kb=None)
+    assert_error(fresh.post("/v1/ask", json=ASK), 503, "index_unavailable", "server log")
+    logged = [r.fields.get("error") for r in caplog.records if getattr(r, "fields", {}).get("event") == "index_unavailable"]
+    assert logged and "dense.faiss" in logged[0] and "Permission denied" in logged[0]
 
 
 class SlowWorker:
@@ -281,23 +285,24 @@ def test_failed_authentications_are_limited_per_address(make_client):
 
 _HITS = """
 import sys
-from pathlib import Path
-from kb_service.api.rate_limit import RateLimits, SQLiteWindowStorage
-limits = RateLimits(10, 0, SQLiteWindowStorage(path=Path(sys.argv[1])))
-print(sum(limits.take("ip:127.0.0.1") == 0 for _ in range(15)))
+from kb_service.api.deps import Service
+from kb_service.config import Settings
+service = Service(Settings(index=sys.argv[1], rate_limit_per_minute=10))  # KB_RUN_DIR: one of several workers
+print(type(service.limits.storage).__name__, sum(service.limits.take("ip:127.0.0.1") == 0 for _ in range(15)))
 """
 
 
-def test_without_redis_the_workers_of_one_server_share_one_count(tmp_path, monkeypatch):
-    monkeypatch.setenv("KB_RUN_DIR", str(tmp_path))
-    from kb_service.api.workers import run_dir
-
-    assert isinstance(limit_storage(None, run_dir()), SQLiteWindowStorage)
-    # Two processes, as two workers are: 15 requests each against a limit of 10 a minute.
-    runs = [subprocess.Popen([sys.executable, "-c", _HITS, str(tmp_path / "rate-limits.sqlite")], cwd=REPO,
-                             stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    passed = [int(run.communicate(timeout=60)[0]) for run in runs]
-    assert sum(passed) == 10, passed
+def test_without_redis_the_workers_of_one_server_share_one_count(tmp_path, api_index):
+    # Two processes with the run folder of one `kb serve --workers 2`, as its two workers
+    # are: 15 requests each from one address, against a limit of 10 a minute.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("KB_")}, "KB_RUN_DIR": str(tmp_path)}
+    runs = [subprocess.Popen([sys.executable, "-c", _HITS, str(api_index)], cwd=REPO, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), [err[-2000:] for _out, err in outputs]
+    found = [out.split() for out, _err in outputs]
+    assert {kind for kind, _passed in found} == {"SQLiteWindowStorage"}
+    assert sum(int(passed) for _kind, passed in found) == 10, found
 
 
 @pytest.fixture(scope="module")

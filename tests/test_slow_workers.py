@@ -12,6 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -34,10 +37,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def two_workers(api_index: Path, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("workers")
+    with _kb_serve(api_index, tmp_path_factory.mktemp("workers")) as server:
+        yield server
+
+
+@contextmanager
+def _kb_serve(api_index: Path, tmp: Path, **env_overrides: str):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     env.update({"HF_HUB_OFFLINE": "1", "KB_INDEX": str(api_index), "KB_ADMIN_KEY": ADMIN, "KB_WORKERS": "2"})
+    env.update(env_overrides)
     log_path = tmp / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "kb_service.cli", "serve", "--port", str(port)],
@@ -53,6 +62,19 @@ def two_workers(api_index: Path, tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wait_every_worker_ready(server: Server, in_a_row: int = 20) -> None:
+    """/readyz 200 on ``in_a_row`` new connections running: the kernel spreads them over the
+    workers, so a worker still loading (a replacement, a fresh start) would answer one 503."""
+    _wait_ready(server)
+    streak = 0
+    for _ in range(1200):  # bounded
+        streak = streak + 1 if httpx.get(server.url + "/readyz", timeout=10).status_code == 200 else 0
+        if streak >= in_a_row:
+            return
+        time.sleep(0.05)  # poll interval; readiness is what is checked
+    raise AssertionError(f"not every worker became ready:\n{server.log()}")
 
 
 def _asks_counted(metrics: str) -> float:
@@ -98,3 +120,24 @@ def test_a_worker_that_dies_is_replaced_and_the_other_keeps_answering(two_worker
         raise AssertionError(f"no replacement worker: {_workers_of(two_workers)}")
     _wait_ready(two_workers)
     assert before[1] in _workers_of(two_workers)
+
+
+def test_two_reloads_asked_at_once_both_succeed(two_workers):
+    _wait_every_worker_ready(two_workers)
+    def reload(_: int) -> httpx.Response:  # each on its own connection: the kernel may give them to either worker
+        return httpx.post(two_workers.url + "/v1/admin/reload", headers={"X-Admin-Key": ADMIN}, timeout=120)
+
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            responses = list(pool.map(reload, range(2)))
+        assert [r.status_code for r in responses] == [200, 200], [r.text for r in responses]
+        assert [r.json()["workers"] for r in responses] == [2, 2]
+
+
+def test_the_rate_limit_holds_for_the_server_not_per_worker(api_index, tmp_path):
+    with _kb_serve(api_index, tmp_path, KB_RATE_LIMIT_PER_MINUTE="10") as server:
+        _wait_every_worker_ready(server)
+        # A new connection per request, so that both workers answer some (the probe: 20 x 200).
+        statuses = [httpx.post(server.url + "/v1/ask", json={"question": "which approach for a newsletter?"},
+                               timeout=60).status_code for _ in range(30)]
+    assert statuses.count(200) == 10 and statuses.count(429) == 20, statuses

@@ -102,7 +102,9 @@ request body ≤ {settings.max_body_bytes} bytes [`max_body_bytes`], question or
 ≤ {settings.max_messages} chat turns [`max_messages`] (413 beyond),
 {settings.max_concurrency} requests in flight [`max_concurrency`] (503 + Retry-After beyond),
 {f"{settings.rate_limit_per_minute} requests per minute per key or address" if settings.rate_limit_per_minute else "no rate limit"}
-[`rate_limit_per_minute`] (429 + Retry-After beyond), {settings.request_timeout_s:g} s per request [`request_timeout_s`] (504 beyond).
+[`rate_limit_per_minute`] (429 + Retry-After beyond), {settings.auth_failures_per_minute or "unlimited"} failed
+authentications per minute per address [`auth_failures_per_minute`] (429 beyond), {settings.body_timeout_s:g} s to send
+a request body [`body_timeout_s`] (408 beyond), {settings.request_timeout_s:g} s per request [`request_timeout_s`] (504 beyond).
 
 **Requests**: bodies are JSON (`Content-Type: application/json`, or none; others get 415).
 Unknown fields are ignored. Control characters other than tab and newlines are removed from text.
