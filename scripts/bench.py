@@ -475,7 +475,10 @@ def bench_scale_out(index: Path, counts: list[int], concurrency: int, duration: 
 
     env = {**ENV, "KB_INDEX": str(index)}
     env = {k: v for k, v in env.items() if k not in ("KB_RATE_LIMIT_PER_MINUTE", "KB_REDIS_URL")}
-    pool = iter(questions)
+    # Fresh replicas, so the questions the other sections sent are new to them; one pool for
+    # all cells, so no cell repeats another's (cycled only if it runs out: counted below).
+    pool = itertools.cycle(questions)
+    sent = 0
     cells = {}
     with Cluster(work, env, replicas=max(counts)) as cluster:
         names = list(cluster.replicas)
@@ -493,6 +496,7 @@ def bench_scale_out(index: Path, counts: list[int], concurrency: int, duration: 
             finally:
                 lb.stop(signal.SIGTERM)
             ok = len(cell["latencies"])
+            sent += ok + sum(cell["errors"].values())
             cells[str(n)] = {
                 "replicas": n, "concurrency": concurrency, "seconds": round(cell["elapsed"], 2), "ok": ok,
                 "errors": sum(cell["errors"].values()), "error_kinds": cell["errors"],
@@ -502,7 +506,8 @@ def bench_scale_out(index: Path, counts: list[int], concurrency: int, duration: 
                 **percentiles(cell["latencies"]),
             }
     return {"cells": cells, "route": "/v1/ask", "duration_s": duration, "workers_per_replica": 1,
-            "cores": os.cpu_count()}
+            "cores": os.cpu_count(), "distinct_questions": len(questions),
+            "repeated_questions": max(0, sent - len(questions))}
 
 
 def scale_out_markdown(result: dict, machine_info: dict) -> str:
@@ -518,6 +523,7 @@ def scale_out_markdown(result: dict, machine_info: dict) -> str:
         lines.append(f"| {cell['replicas']} | {cell['req_per_s']} | {cell.get('p50')} | {cell.get('p95')} | "
                      f"{cell.get('p99')} | {cell['ok']} | {cell['errors']} | {cell['replica_cpu_ms_per_request']} | "
                      f"{cell['haproxy_cpu_ms_per_request']} |")
+    lines += ["", f"{result['distinct_questions']} distinct questions ({result['repeated_questions']} repeated)."]
     return "\n".join(lines) + "\n"
 
 
@@ -678,8 +684,7 @@ def main() -> None:
         if replica_counts:
             print(f"scale-out: {replica_counts} replicas behind HAProxy …", file=sys.stderr)
             results["scale_out"] = bench_scale_out(index, replica_counts, max(levels), args.duration,
-                                                   args.max_requests, remote_pool[results["http"]["requests_sent"]:],
-                                                   tmp / "scale-out")
+                                                   args.max_requests, remote_pool, tmp / "scale-out")
     finally:
         _stop_all()
         shutil.rmtree(tmp, ignore_errors=True)
