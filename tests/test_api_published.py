@@ -83,6 +83,9 @@ def test_a_replica_switches_to_a_new_build_and_refuses_broken_ones(shared: Path,
         assert answer["index_build"] == second
         chat = client.post("/v1/chat", json={"messages": [{"role": "user", "content": "and for a newsletter?"}]}).json()
         assert chat["index_build"] == second
+        completion = client.post("/v1/chat/completions", json={"model": "kb", "messages": [
+            {"role": "user", "content": "which approach for cart abandonment?"}]}).json()
+        assert completion["system_fingerprint"] == second
         assert build_gauge(client.get("/metrics").text) == {first: 0.0, second: 1.0}
 
         # A corrupt build (one byte changed, same size): refused, the second keeps serving.

@@ -350,6 +350,7 @@ class ChatCompletionPublic(_Public):
     choices: list[CompletionChoicePublic]
     usage: UsagePublic
     citations: list[CitationPublic] = Field(description="Structured sources of the answer (extra to the OpenAI format).")
+    system_fingerprint: str | None = Field(None, description="The index build that answered (`index_build` elsewhere).")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
