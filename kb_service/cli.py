@@ -307,12 +307,11 @@ def publish(
     keep: int = typer.Option(3, "--keep", min=1, help="Published builds to keep (replicas may still read older ones)."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
-    """Copy a build to a shared folder and make it current there, if answers do not get worse.
+    """Copy a build to a shared folder and make it current there if answers do not get worse.
 
-    The copy is verified (sha256 of every file) before anything moves; then the question
-    sets are replayed against the new build and the current one, and CURRENT moves only
-    when no gated metric drops by more than --tolerance. Replicas polling the folder
-    (KB_POLL_S) or told to reload switch to it.
+    First every file of the copy is checked against its sha256.
+    Then the question sets are replayed on the new build and on the current one.
+    CURRENT moves only if no gated metric drops by more than --tolerance.
     """
     _quiet_libraries()
     settings = _settings(config, None)
