@@ -100,6 +100,8 @@ def test_a_replica_switches_to_a_new_build_and_refuses_broken_ones(shared: Path,
         assert refused["build"] == copy.name and "sha256" in refused["error"] and "vectors.npy" in refused["error"]
         assert client.get("/readyz").json()["build"] == second
         assert client.post("/v1/ask", json={"question": "which approach for a newsletter?"}).json()["index_build"] == second
+        set_current(shared, second)  # rolled back: nothing is refused any more
+        wait_for(lambda: "refused" not in client.get("/readyz").json(), "the refusal to be forgotten")
 
         # A half-copied build (a file still missing): refused; once the copy completes it loads.
         half = new_build(api_index, tmp_path / "scratch")

@@ -7,8 +7,8 @@ under a steady load of distinct questions sent through HAProxy:
     request fails, and every request sent after the switch is answered from the new build;
 (c) a rate limit of N a minute for one client holds across the replicas (Redis): N
     answered, the rest 429;
-(d) SIGTERM drains a replica: /readyz 503 first, no request fails, exit code 0;
-(e) a corrupt build made current is refused by every replica, which keep serving the old one.
+(d) a corrupt build made current is refused by every replica, which keep serving the old one;
+(e) SIGTERM drains a replica: /readyz 503 first, no request fails, exit code 0.
 
 Nothing is faked. The load's requests each carry their own client address
 (X-Forwarded-For, as many users behind HAProxy would), so only (c)'s client meets the
@@ -201,6 +201,30 @@ def test_a_rate_limit_holds_across_the_replicas(cluster: Cluster):
     assert len(served_by) >= 2, "the answers allowed came from several replicas"
 
 
+def test_a_corrupt_build_is_refused_everywhere_and_the_old_one_still_served(cluster: Cluster, tmp_path: Path):
+    serving = cluster.replicas["r1"].readyz()["build"]
+    copy, _ = copy_build(another_build(cluster.source, tmp_path / "corrupt"), cluster.shared)
+    vectors = copy / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte: same size, only the checksum tells
+    vectors.write_bytes(bytes(data))
+    try:
+        with Load(cluster.url) as load:
+            load.wait_answers(20)
+            set_current(cluster.shared, copy.name)  # as a copy gone wrong behind kb publish's back would
+            wait_until(lambda: all(((r.readyz() or {}).get("refused") or {}).get("build") == copy.name
+                                   for r in cluster.replicas.values()), "every replica to refuse the build",
+                       SWITCH_TIMEOUT_S)
+            refused_at = time.monotonic()
+            load.wait_answers(20)
+            states = [r.readyz() for r in cluster.replicas.values()]
+    finally:
+        set_current(cluster.shared, serving)  # a replica restarted later must find a loadable build
+    assert all(s["http_status"] == 200 and s["build"] == serving and "sha256" in s["refused"]["error"] for s in states)
+    assert {o.build for o in load.outcomes if o.started > refused_at and o.status == 200} == {serving}
+    assert load.failures() == [], load.failures()[:5]
+
+
 def test_sigterm_drains_a_replica_before_it_exits_0(cluster: Cluster):
     victim = cluster.replicas["r2"]
     with Load(cluster.url) as load:
@@ -215,24 +239,3 @@ def test_sigterm_drains_a_replica_before_it_exits_0(cluster: Cluster):
         cluster.restart("r2").wait_ready()
         cluster.wait_servers_up(["r2"], 60)
     assert load.failures() == [], load.failures()[:5]
-
-
-def test_a_corrupt_build_is_refused_everywhere_and_the_old_one_still_served(cluster: Cluster, tmp_path: Path):
-    serving = cluster.replicas["r1"].readyz()["build"]
-    copy, _ = copy_build(another_build(cluster.source, tmp_path / "corrupt"), cluster.shared)
-    vectors = copy / "vectors.npy"
-    data = bytearray(vectors.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # a flipped byte: same size, only the checksum tells
-    vectors.write_bytes(bytes(data))
-    with Load(cluster.url) as load:
-        load.wait_answers(20)
-        set_current(cluster.shared, copy.name)  # as a copy gone wrong behind kb publish's back would
-        wait_until(lambda: all(((r.readyz() or {}).get("refused") or {}).get("build") == copy.name
-                               for r in cluster.replicas.values()), "every replica to refuse the build", SWITCH_TIMEOUT_S)
-        refused_at = time.monotonic()
-        load.wait_answers(20)
-    states = [r.readyz() for r in cluster.replicas.values()]
-    assert all(s["http_status"] == 200 and s["build"] == serving and "sha256" in s["refused"]["error"] for s in states)
-    assert {o.build for o in load.outcomes if o.started > refused_at and o.status == 200} == {serving}
-    assert load.failures() == [], load.failures()[:5]
-    set_current(cluster.shared, serving)  # leave the folder as the other tests found it

@@ -33,16 +33,19 @@ class BuildWatcher:
     """Polls ``root``'s CURRENT; calls ``reload`` when it names a build not served yet.
 
     ``served`` returns the build name being served (None before any); ``ready`` is set once
-    the start-up load has ended, so the watcher never races it.
+    the start-up load has ended, so the watcher never races it; ``settled`` is called when
+    CURRENT names the build served again (a refused build was rolled back).
     """
 
     def __init__(self, root: Path, interval_s: float, served: Callable[[], str | None],
-                 reload: Callable[[], object], ready: threading.Event) -> None:
+                 reload: Callable[[], object], ready: threading.Event,
+                 settled: Callable[[], None] = lambda: None) -> None:
         self.root = Path(root)
         self.interval_s = interval_s
         self.served = served
         self.reload = reload
         self.ready = ready
+        self.settled = settled
         self._refused: dict[str, tuple] = {}  # build name -> files signature when it was refused
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -65,7 +68,10 @@ class BuildWatcher:
             name = current_build(self.root)
         except IndexLoadError:
             return False  # a corrupt pointer: keep serving; the reload error would say the same each poll
-        if name is None or name == self.served():
+        if name is None:
+            return False
+        if name == self.served():
+            self.settled()
             return False
         signature = files_signature(self.root / BUILDS_DIR / name)
         if self._refused.get(name) == signature:

@@ -86,7 +86,8 @@ class Service:
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
         if self.settings.poll_s > 0:
             self.watcher = BuildWatcher(self.settings.index, self.settings.poll_s, served=self.build,
-                                        reload=self._reload_from_poll, ready=self.loaded)
+                                        reload=self._reload_from_poll, ready=self.loaded,
+                                        settled=self._forget_refused)
             self.watcher.start()
 
     @property
@@ -171,6 +172,9 @@ class Service:
             name = None
         root = str(self.settings.index)
         self.refused = {"build": name, "error": problem.replace(root + "/", "").replace(root, "the index folder")}
+
+    def _forget_refused(self) -> None:
+        self.refused = None  # CURRENT names the build served again: nothing is refused any more
 
     # ---- reload -------------------------------------------------------------------------
 
