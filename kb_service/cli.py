@@ -1,4 +1,4 @@
-"""kb command line: ingest | search | ask | serve | mcp | eval | bench | info | gaps.
+"""kb command line: ingest | search | ask | serve | publish | mcp | eval | bench | info | gaps.
 
 A thin edge: it reads configuration and the environment, then calls KnowledgeBase (or a
 remote kb server with --url). Heavy modules are imported inside commands, so that
@@ -243,7 +243,8 @@ def ask(
     def embedded() -> dict:
         from kb_service.views import answer_view
 
-        return answer_view(_load_kb(config, index).ask(text, k=k, lang=lang))
+        kb = _load_kb(config, index)
+        return answer_view(kb.ask(text, k=k, lang=lang), index_build=kb.info().get("build"))
 
     data = _remote_or(url, "/v1/ask", {"question": text, "k": k, "lang": lang}, embedded)
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2) if as_json else format_answer(data))
@@ -301,6 +302,68 @@ def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOpt
     summary = {k: manifest.get(k) for k in ("model", "dim", "format_version", "created_at", "build", "dense", "chunk_counts")}
     summary["documents"] = sorted(manifest.get("documents", {}))
     typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+def _default_question_sets() -> list[Path]:
+    from kb_service.config import PROJECT_ROOT
+
+    candidates = [PROJECT_ROOT.parent / "shared" / "eval" / "dev.jsonl", PROJECT_ROOT / "eval" / "questions.jsonl"]
+    return [path for path in candidates if path.is_file()]
+
+
+@app.command()
+def publish(
+    source: Path = typer.Argument(..., help="An index folder (its current build) or one build folder."),
+    to: Path = typer.Option(..., "--to", help="The shared folder replicas serve (their KB_INDEX)."),
+    questions: Optional[list[Path]] = typer.Option(
+        None, "--questions", help="Question sets to replay on both builds (repeatable; default: "
+        "../shared/eval/dev.jsonl and eval/questions.jsonl)."),
+    tolerance: float = typer.Option(0.02, "--tolerance", min=0.0, max=1.0,
+                                    help="Largest drop allowed in Recall@5, MRR@10, approach or abstention accuracy."),
+    force: bool = typer.Option(False, "--force", help="Promote even when answer quality drops (never a corrupt build)."),
+    keep: int = typer.Option(3, "--keep", min=1, help="Published builds to keep (replicas may still read older ones)."),
+    config: Optional[Path] = ConfigOption,
+) -> None:
+    """Copy a build to a shared folder and make it current there if answers do not get worse.
+
+    First every file of the copy is checked against its sha256.
+    Then the question sets are replayed on the new build and on the current one.
+    CURRENT moves only if no gated metric drops by more than --tolerance.
+    """
+    _quiet_libraries()
+    settings = _settings(config, None)
+    from kb_service.evaluation import load_questions
+    from kb_service.promotion import format_comparison, publish as run_publish
+    from kb_service.store.publish import PublishError
+
+    files = questions or _default_question_sets()
+    if not files:
+        _fail("no question set found: pass --questions FILE (the eval JSONL format)")
+    question_sets = {}
+    for path in files:
+        try:
+            question_sets[path.name] = load_questions(path)
+        except (OSError, ValueError) as exc:
+            _fail(f"cannot read the question set {path}: {exc}")
+    try:
+        outcome = run_publish(source, to.resolve(), question_sets=question_sets, tolerance=tolerance, force=force,
+                              keep=keep, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
+                              threads=settings.threads)
+    except PublishError as exc:
+        _fail(str(exc), code=1)
+    for note in outcome.notes:
+        typer.echo(note, err=True)
+    if outcome.comparisons:
+        typer.echo(format_comparison(outcome.comparisons, outcome.previous, outcome.build))
+    if outcome.drops and not outcome.promoted:
+        typer.echo(f"refused: answer quality dropped beyond the tolerance of {tolerance:g}:", err=True)
+        for drop in outcome.drops:
+            typer.echo(f"  {drop}", err=True)
+        typer.echo(f"CURRENT still names {outcome.previous}; --force promotes anyway.", err=True)
+        raise typer.Exit(1)
+    if outcome.promoted:
+        swept = f"; removed old builds {', '.join(outcome.removed)}" if outcome.removed else ""
+        typer.echo(f"published {outcome.build} to {to} (was {outcome.previous or 'nothing'}){swept}")
 
 
 @app.command()
@@ -364,12 +427,9 @@ def serve(
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "kb_service.api.supervisor", "--host", host,
                                   "--port", str(port), "--workers", str(workers)])
-    import uvicorn  # only here: the supervisor above replaces this process
+    from kb_service.api.lifecycle import run  # only here: the supervisor above replaces this process
 
-    from kb_service.api.server_options import uvicorn_options
-
-    uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
-                loop="uvloop", log_level="warning", access_log=False, **uvicorn_options(settings))
+    run(host, port)  # SIGTERM drains first (/readyz 503 for drain_s), then stops and exits 0
 
 
 @app.command()

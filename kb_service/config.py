@@ -150,6 +150,16 @@ class Settings(BaseSettings):
     store_questions: bool = True
     retention_days: int = Field(90, ge=0)
     record_queue: int = Field(10_000, ge=1, le=1_000_000)
+    # Replicas serving a folder that `kb publish` writes (KB_INDEX=<shared folder>): every
+    # poll_s seconds, read its CURRENT pointer and load a build other than the one served
+    # (checksums verified, loaded beside the old one, then swapped in). 0 = only on
+    # POST /v1/admin/reload. docs/scaling.md.
+    poll_s: float = Field(0.0, ge=0, le=3600)
+    # On SIGTERM, how long /readyz answers 503 ("draining") while requests are still served,
+    # so the load balancer's health checks take the replica out before it stops accepting
+    # (HAProxy in deploy/: 1 s checks, 2 failures). Then in-flight requests get up to
+    # request_timeout_s to finish and the process exits 0. SIGINT (Ctrl-C) skips the delay.
+    drain_s: float = Field(3.0, ge=0, le=300)
 
     # Remote mode for the CLI
     url: str | None = None

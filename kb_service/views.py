@@ -33,8 +33,9 @@ def citation_view(citation: Citation) -> dict[str, Any]:
     return view
 
 
-def answer_view(answer: Answer, answer_id: str | None = None) -> dict[str, Any]:
-    """``answer_id``: the id the answer was recorded under (for feedback), None when not recorded."""
+def answer_view(answer: Answer, answer_id: str | None = None, index_build: str | None = None) -> dict[str, Any]:
+    """``answer_id``: the id the answer was recorded under (for feedback), None when not recorded;
+    ``index_build``: the build that answered, so a client (or a rollout check) can tell."""
     return {
         "answer_id": answer_id,
         "answer": answer.answer,
@@ -46,6 +47,7 @@ def answer_view(answer: Answer, answer_id: str | None = None) -> dict[str, Any]:
         "citations": [citation_view(c) for c in answer.citations],
         "see_also": [hit_view(h) for h in answer.see_also],
         "took_ms": round(answer.took_ms, 3),
+        "index_build": index_build,
     }
 
 

@@ -1,7 +1,8 @@
-"""kb end-to-end benchmark: cold start, ingest, warm in-process latency, HTTP load, memory.
+"""kb end-to-end benchmark: cold start, ingest, warm in-process latency, HTTP load, memory, scale-out.
 
     python scripts/bench.py                    # everything (ingest into a fresh temp index)
     python scripts/bench.py --skip-ingest      # serve and query the configured index as is
+    python scripts/bench.py --scale-out-only   # 1, 2, 3 replicas behind HAProxy (needs haproxy)
     kb bench -- --duration 5 --concurrency 1,4
 
 Writes bench/results.json and bench/results.md (and prints the table). Every loop is bounded
@@ -461,6 +462,74 @@ def bench_http(url: str, questions: list[str], levels: list[int], duration: floa
             "repeated_questions": max(0, used["n"] - len(questions))}
 
 
+def bench_scale_out(index: Path, counts: list[int], concurrency: int, duration: float, max_requests: int,
+                    questions: list[str], work: Path) -> dict:
+    """/v1/ask throughput with 1, 2, 3 … replicas (`kb serve --workers 1` each) behind HAProxy.
+
+    The replicas are started once; each cell puts an HAProxy built from deploy/haproxy.cfg
+    in front of the first n of them. The load generator, HAProxy and every replica share
+    this machine's cores, so past the core count a replica only adds contention.
+    """
+    import loadgen
+    from local_cluster import Cluster, haproxy, wait_servers_up
+
+    if not (shutil.which("haproxy") or Path("/usr/sbin/haproxy").is_file()):
+        return {"skipped": "haproxy is not installed: scripts/system-deps.sh haproxy"}
+
+    env = {**ENV, "KB_INDEX": str(index)}
+    env = {k: v for k, v in env.items() if k not in ("KB_RATE_LIMIT_PER_MINUTE", "KB_REDIS_URL")}
+    # Fresh replicas, so the questions the other sections sent are new to them; one pool for
+    # all cells, so no cell repeats another's (cycled only if it runs out: counted below).
+    pool = itertools.cycle(questions)
+    sent = 0
+    cells = {}
+    with Cluster(work, env, replicas=max(counts)) as cluster:
+        names = list(cluster.replicas)
+        for n in counts:
+            servers = {name: cluster.replicas[name].port for name in names[:n]}
+            lb, port, stats_port = haproxy(work, f"haproxy-{n}", servers)
+            lb.start()
+            try:
+                wait_servers_up(stats_port, list(servers), 60)
+                pids = [cluster.replicas[name].proc.pid for name in servers]
+                before = sum(_cpu_seconds(pid) for pid in pids), _cpu_seconds(lb.proc.pid)
+                cell = asyncio.run(loadgen.run_cell(f"http://127.0.0.1:{port}", "/v1/ask", pool, concurrency,
+                                                    duration, max_requests))
+                after = sum(_cpu_seconds(pid) for pid in pids), _cpu_seconds(lb.proc.pid)
+            finally:
+                lb.stop(signal.SIGTERM)
+            ok = len(cell["latencies"])
+            sent += ok + sum(cell["errors"].values())
+            cells[str(n)] = {
+                "replicas": n, "concurrency": concurrency, "seconds": round(cell["elapsed"], 2), "ok": ok,
+                "errors": sum(cell["errors"].values()), "error_kinds": cell["errors"],
+                "req_per_s": round(ok / cell["elapsed"], 1) if cell["elapsed"] else None,
+                "replica_cpu_ms_per_request": round((after[0] - before[0]) * 1000 / ok, 2) if ok else None,
+                "haproxy_cpu_ms_per_request": round((after[1] - before[1]) * 1000 / ok, 2) if ok else None,
+                **percentiles(cell["latencies"]),
+            }
+    return {"cells": cells, "route": "/v1/ask", "duration_s": duration, "workers_per_replica": 1,
+            "cores": os.cpu_count(), "distinct_questions": len(questions),
+            "repeated_questions": max(0, sent - len(questions))}
+
+
+def scale_out_markdown(result: dict, machine_info: dict) -> str:
+    if "skipped" in result:
+        return f"Scale-out: skipped ({result['skipped']}).\n"
+    lines = [f"Scale-out: /v1/ask through HAProxy (deploy/haproxy.cfg), replicas of `kb serve --workers 1`, "
+             f"concurrency {next(iter(result['cells'].values()))['concurrency']}, {result['duration_s']:g} s per "
+             f"cell, distinct questions; {result['cores']} cores shared by the load generator, HAProxy and the "
+             f"replicas (load average at start {machine_info.get('load_avg_at_start')}):", "",
+             "| replicas | req/s | p50 ms | p95 ms | p99 ms | ok | errors | replica CPU ms/req | HAProxy CPU ms/req |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for cell in result["cells"].values():
+        lines.append(f"| {cell['replicas']} | {cell['req_per_s']} | {cell.get('p50')} | {cell.get('p95')} | "
+                     f"{cell.get('p99')} | {cell['ok']} | {cell['errors']} | {cell['replica_cpu_ms_per_request']} | "
+                     f"{cell['haproxy_cpu_ms_per_request']} |")
+    lines += ["", f"{result['distinct_questions']} distinct questions ({result['repeated_questions']} repeated)."]
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -515,6 +584,8 @@ def markdown(results: dict) -> str:
     http = results["http"]
     lines += ["", f"{http['requests_sent']} HTTP requests over {http['distinct_questions']} distinct questions "
               f"({http['repeated_questions']} repeated)."]
+    if results.get("scale_out"):
+        lines += ["", scale_out_markdown(results["scale_out"], m).rstrip()]
     return "\n".join(lines) + "\n"
 
 
@@ -532,6 +603,11 @@ def main() -> None:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="HTTP load generator: raw keep-alive sockets (scripts/loadgen.py, ~0.1 ms CPU a "
                              "request) or httpx (~1.2 ms, taken from the same two cores as the server).")
+    parser.add_argument("--scale-out", default="1,2,3",
+                        help="Replica counts for the scale-out cell behind HAProxy (empty: skip it).")
+    parser.add_argument("--scale-out-only", action="store_true",
+                        help="Run only the scale-out cell (on --index or the configured index); writes "
+                             "scale-out.json and scale-out.md.")
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
 
@@ -540,6 +616,26 @@ def main() -> None:
 
     results: dict = {"machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])}
     tmp = Path(tempfile.mkdtemp(prefix="kb-bench-"))
+    replica_counts = [int(x) for x in args.scale_out.split(",") if x.strip()]
+    if args.scale_out_only:
+        try:
+            from kb_service.config import load_settings
+
+            index = (args.index or load_settings().index).resolve()
+            results["index"] = {"path": str(index)}
+            print(f"scale-out: {replica_counts} replicas behind HAProxy …", file=sys.stderr)
+            results["scale_out"] = bench_scale_out(index, replica_counts, max(levels), args.duration,
+                                                   args.max_requests, distinct_questions(30_000), tmp / "scale-out")
+        finally:
+            _stop_all()
+            shutil.rmtree(tmp, ignore_errors=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "scale-out.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n",
+                                                 encoding="utf-8")
+        table = scale_out_markdown(results["scale_out"], results["machine"])
+        (args.out / "scale-out.md").write_text(table, encoding="utf-8")
+        print(table)
+        return
     try:
         if args.skip_ingest:
             from kb_service.config import load_settings
@@ -593,6 +689,10 @@ def main() -> None:
                                  "torch_loaded": any(loads_torch(pid) for pid in tree)}
         finally:
             stop_server(server)
+        if replica_counts:
+            print(f"scale-out: {replica_counts} replicas behind HAProxy …", file=sys.stderr)
+            results["scale_out"] = bench_scale_out(index, replica_counts, max(levels), args.duration,
+                                                   args.max_requests, remote_pool, tmp / "scale-out")
     finally:
         _stop_all()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,10 +17,10 @@ ADMIN = "admin-secret-key"
 QUESTION = {"question": "which approach for cart abandonment?"}
 
 
-def test_healthz_and_readyz_when_ready(client):
+def test_healthz_and_readyz_when_ready(client, shared_kb):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "build": shared_kb.info()["build"]}
 
 
 def test_not_ready_until_the_warm_up_ends(make_client, shared_kb):
@@ -122,7 +122,7 @@ def test_reload_recovers_a_server_that_started_without_an_index(make_client, api
     assert_error(client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}), 409, "reload_failed", "no index")
     copy_index(api_index, root)
     assert client.post("/v1/admin/reload", headers={"X-Admin-Key": ADMIN}).status_code == 200
-    assert client.get("/readyz").json() == {"status": "ready"}
+    assert client.get("/readyz").json() == {"status": "ready", "build": (root / "CURRENT").read_text().strip()}
     assert client.post("/v1/ask", json=QUESTION).json()["approach"] == "journey"
 
 

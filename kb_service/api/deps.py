@@ -26,8 +26,10 @@ from kb_service.models.onnx import OnnxModelError
 from kb_service.feedback import AnswerRecorder, StoreError, replay_gaps
 from kb_service.types import Answer
 from kb_service.store.index import IndexLoadError, read_manifest
+from kb_service.store.index import IndexLoadError, current_build, read_manifest
 from kb_service.kb import KnowledgeBase
 from kb_service.api.errors import ApiError
+from kb_service.api.build_watch import BuildWatcher
 from kb_service.api.metrics import Metrics
 from kb_service.api.rate_limit import RateLimits, limit_storage
 from kb_service.api.workers import ReloadBroadcast, run_dir
@@ -70,6 +72,11 @@ class Service:
         # Every answer of every surface is recorded through this one object (docs/feedback.md).
         self.recorder = AnswerRecorder.from_settings(
             settings, on_drop=lambda reason, count: self.metrics.records_dropped.labels(reason).inc(count))
+        self.watcher: BuildWatcher | None = None  # set when poll_s > 0
+        # The last build that failed to load (name, reason) while another kept serving; None
+        # once a build loads. /readyz shows it, so a refused rollout is visible per replica.
+        self.refused: dict[str, str | None] | None = None
+        self.draining = False  # set on SIGTERM (lifecycle.py): /readyz answers 503 from then on
 
     # ---- start-up -----------------------------------------------------------------------
 
@@ -85,6 +92,11 @@ class Service:
             self.broadcast.start_watching()
         # A daemon thread, so that stopping the server never waits for a slow load.
         threading.Thread(target=self._load_at_start, name="kb-load", daemon=True).start()
+        if self.settings.poll_s > 0:
+            self.watcher = BuildWatcher(self.settings.index, self.settings.poll_s, served=self.build,
+                                        reload=self._reload_from_poll, ready=self.loaded,
+                                        settled=self._forget_refused)
+            self.watcher.start()
 
     @property
     def answer_threads(self) -> int:
@@ -108,6 +120,8 @@ class Service:
         if self.broadcast is not None:
             self.broadcast.stop()
         self.recorder.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
         self.metrics.process_exit()
 
     def _load_at_start(self) -> None:
@@ -130,6 +144,7 @@ class Service:
             if problem is None:
                 log.exception("index load failed", extra={"fields": {"event": "index_unavailable"}})
             else:
+                self._note_refused(problem)
                 log.error("index unavailable", extra={"fields": {"event": "index_unavailable", "error": problem}})
         finally:
             self.loaded.set()
@@ -143,12 +158,36 @@ class Service:
         self.metrics.index_chunks.set(counts.get("total", 0))
         self.metrics.index_documents.set(len(serving.documents))
         previous = self.serving
+        self.metrics.serve_build(serving.info.get("build"), self.build())
         self.recorder.build = serving.info.get("build")
         self.serving = serving  # one reference assignment: requests see the old or the new
         self.load_error = None
+        self.refused = None
         if previous is None or previous.info.get("build") != serving.info.get("build"):
             self._replay_gaps_soon(serving)
         return serving
+
+    def build(self) -> str | None:
+        """The name of the build being served (None before the first load)."""
+        serving = self.serving
+        return serving.info.get("build") if serving is not None else None
+
+    def start_draining(self) -> None:
+        self.draining = True
+        log.info("draining", extra={"fields": {"event": "draining", "build": self.build()}})
+
+    def _note_refused(self, problem: str) -> None:
+        """Remember why the build CURRENT names was not loaded; public (/readyz), so the
+        index folder's absolute path is left out of the message, as in reload answers."""
+        try:
+            name = current_build(self.settings.index)
+        except IndexLoadError:
+            name = None
+        root = str(self.settings.index)
+        self.refused = {"build": name, "error": problem.replace(root + "/", "").replace(root, "the index folder")}
+
+    def _forget_refused(self) -> None:
+        self.refused = None  # CURRENT names the build served again: nothing is refused any more
 
     # ---- answers and their gaps ---------------------------------------------------------
 
@@ -191,12 +230,14 @@ class Service:
         """
         try:
             return self._reload()
-        except IndexLoadError:
+        except IndexLoadError as exc:
+            self._note_refused(str(exc))
             raise
         except Exception as exc:
             problem = load_problem(exc)
             if problem is None:
                 raise
+            self._note_refused(problem)
             raise IndexLoadError(problem) from exc
 
     def _reload(self) -> Serving:
@@ -211,6 +252,16 @@ class Service:
             kb = self._new_kb(embedder).load()
             kb.warm_up()
             return self._publish(kb)
+
+    def _reload_from_poll(self) -> Serving:
+        """``reload`` for the build watcher, counted in the reload metrics like an admin reload."""
+        try:
+            serving = self.reload()
+        except Exception:
+            self.metrics.reloads.labels("failure").inc()
+            raise
+        self.metrics.reloads.labels("success").inc()
+        return serving
 
 
 PUBLIC_LOAD_ERROR = ("the index cannot be loaded: the server log names the file and the fix "

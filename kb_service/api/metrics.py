@@ -31,6 +31,10 @@ class Metrics:
                                   multiprocess_mode="livemax")
         self.index_documents = Gauge("kb_index_documents", "Documents in the index being served.", registry=r,
                                      multiprocess_mode="livemax")
+        # The build served, as a label (1), and the builds served before it (0): which build a
+        # replica answers from, for a rolling update's dashboard. Across workers: the largest.
+        self.index_build = Gauge("kb_index_build_info", "Index build served (1) or served before (0).", ["build"],
+                                 registry=r, multiprocess_mode="livemax")
         self.reloads = Counter("kb_reloads", "Index reloads, by result.", ["result"], registry=r)
         self.answers = Counter("kb_answers", "Answers given, by outcome (answered or abstained).", ["outcome"],
                                registry=r)
@@ -50,6 +54,12 @@ class Metrics:
             self.feedback.labels(rating)
         for reason in ("queue_full", "database"):
             self.records_dropped.labels(reason)
+
+    def serve_build(self, build: str | None, previous: str | None) -> None:
+        if previous and previous != build:
+            self.index_build.labels(previous).set(0)
+        if build:
+            self.index_build.labels(build).set(1)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

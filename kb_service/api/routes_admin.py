@@ -37,9 +37,21 @@ async def healthz() -> FastJSONResponse:
 
 @router.get("/readyz", response_model=StatusPublic, responses=error_responses(503))
 async def readyz(service: ServiceDep) -> FastJSONResponse:
-    """Readiness: 200 once the index is loaded and warmed; 503 before, or if it cannot load."""
+    """Readiness: 200 once the index is loaded and warmed, with the build served; 503 before,
+    if it cannot load, or while the server drains before it stops (SIGTERM).
+
+    `refused` names a published build that failed to load (checksums, a half-copied
+    folder) while the previous build keeps serving.
+    """
+    if service.draining:
+        return FastJSONResponse({"status": "draining", "build": service.build(),
+                                 "error": {"code": "draining", "message": "the server is shutting down"}},
+                                status_code=503, headers={"Retry-After": "1"})
     if service.serving is not None:
-        return FastJSONResponse({"status": "ready"})
+        body = {"status": "ready", "build": service.build()}
+        if service.refused is not None:
+            body["refused"] = service.refused
+        return FastJSONResponse(body)
     if service.load_error:
         return FastJSONResponse({"status": "unavailable",
                                  "error": {"code": "index_unavailable", "message": service.load_error}},

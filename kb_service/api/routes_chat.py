@@ -83,7 +83,7 @@ async def chat(body: ChatRequest, request: Request, service: ServiceDep, serving
     messages = checked_conversation([(m.role, m.content) for m in body.messages], service.settings)
     answer, answer_id = await answer_conversation(request, service, serving.kb, messages, k=body.k,
                                                   lang=body.lang, surface="chat")
-    view = answer_view(answer, answer_id)
+    view = answer_view(answer, answer_id, serving.info.get("build"))
     if not body.stream:
         return FastJSONResponse(view)
     events = [sse_event("answer", {"delta": piece}) for piece in word_groups(view["answer"])]

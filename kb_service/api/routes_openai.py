@@ -129,10 +129,12 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
             "usage": usage,
             "citations": view["citations"],
             "answer_id": answer_id,
+            "system_fingerprint": serving.info.get("build"),  # OpenAI's field for the backend's configuration
         })
 
     def chunk(delta: dict, finish_reason: str | None = None, **extra) -> bytes:
         return sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                         "system_fingerprint": serving.info.get("build"),
                          "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}], **extra})
 
     events = [chunk({"role": "assistant", "content": ""})]
@@ -140,6 +142,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
     events.append(chunk({}, "stop", citations=view["citations"], answer_id=answer_id))
     if (body.stream_options or {}).get("include_usage"):
         events.append(sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                                "model": MODEL, "choices": [], "usage": usage}))
+                                "model": MODEL, "system_fingerprint": serving.info.get("build"), "choices": [],
+                                "usage": usage}))
     events.append(b"data: [DONE]\n\n")
     return event_stream(events)

@@ -42,7 +42,7 @@ async def ask_content(request: Request, service: Service, serving: Serving, body
     answer = await run_cpu(service, serving.kb.ask, body.question, k=body.k, lang=body.lang)
     if answer.abstained:
         service.metrics.abstentions.inc()
-    return answer_view(answer, service.record_answer(answer, body.question, "ask"))
+    return answer_view(answer, service.record_answer(answer, body.question, "ask"), serving.info.get("build"))
 
 
 @router.post("/search", response_model=SearchPublic, responses=QUERY_ERRORS)

@@ -238,6 +238,8 @@ class AnswerPublic(_Public):
     citations: list[CitationPublic]
     see_also: list[HitPublic]
     took_ms: float
+    index_build: str | None = Field(None, description="The index build that answered (the same on every replica once "
+                                                      "a rollout has finished).")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -272,6 +274,7 @@ class AnswerPublic(_Public):
                     ],
                     "see_also": [],
                     "took_ms": 4.2,
+                    "index_build": "20261201T120000123456Z-1a2b3c",
                 }
             ]
         },
@@ -405,6 +408,9 @@ class GapsPublic(BaseModel):
 
 class StatusPublic(BaseModel):
     status: str
+    build: str | None = Field(None, description="/readyz: the index build being served.")
+    refused: dict[str, str | None] | None = Field(
+        None, description="/readyz: a published build that failed to load (`build`, `error`); the previous one serves.")
 
 
 class ErrorDetail(BaseModel):
@@ -463,6 +469,7 @@ class ChatCompletionPublic(_Public):
     citations: list[CitationPublic] = Field(description="Structured sources of the answer (extra to the OpenAI format).")
     answer_id: str = Field(description="Rate the answer with `POST /v1/feedback` (the `id` without `chatcmpl-` "
                            "is the same; extra to the OpenAI format).")
+    system_fingerprint: str | None = Field(None, description="The index build that answered (`index_build` elsewhere).")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -1,14 +1,10 @@
-"""One worker of `kb serve --workers N`: the app on its own SO_REUSEPORT socket (see supervisor.py)."""
+"""One worker of `kb serve --workers N`: the app on its own SO_REUSEPORT socket (see supervisor.py),
+draining on SIGTERM like a single server (lifecycle.py)."""
 
 from __future__ import annotations
 
 import socket
 import sys
-
-import uvicorn
-
-from kb_service.api.server_options import uvicorn_options
-from kb_service.config import load_settings
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -22,10 +18,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def main() -> None:
+    from kb_service.api.lifecycle import run
+
     host, port = sys.argv[1], int(sys.argv[2])
-    config = uvicorn.Config("kb_service.api.app:create_app", factory=True, loop="uvloop",
-                            log_level="warning", access_log=False, **uvicorn_options(load_settings()))
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
+    run(host, port, listening_socket(host, port))
 
 
 if __name__ == "__main__":

@@ -37,10 +37,11 @@ def run(host: str, port: int, workers: int) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="kb-serve-"))
     env = {**os.environ, **prepare_run_dir(run_dir)}
     stopping = False
+    received = signal.SIGTERM
 
     def stop(signum, _frame) -> None:
-        nonlocal stopping
-        stopping = True
+        nonlocal stopping, received
+        stopping, received = True, signum
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -66,7 +67,8 @@ def run(host: str, port: int, workers: int) -> int:
     finally:
         for proc in procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # uvicorn: finish in-flight requests, then exit
+                # The signal received: SIGTERM drains each worker first (lifecycle.py), SIGINT does not.
+                proc.send_signal(received)
         deadline = time.monotonic() + STOP_TIMEOUT_S
         for proc in procs:
             try:

@@ -462,41 +462,34 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     return _read_manifest_file(root / BUILDS_DIR / name)
 
 
-def load_index(root: Path, *, expected_model: str | None = None, verify: bool = True) -> LoadedIndex:
-    """Load and check the current build. ``verify`` also checks every artifact's sha256.
+def current_build(root: Path) -> str | None:
+    """The name CURRENT holds (None when there is no CURRENT); IndexLoadError if it is corrupt.
 
-    Sizes, shapes and row counts are always checked. Any problem raises IndexLoadError
-    naming the file and the fix.
+    Cheap (one small read): replicas poll it to notice a published build.
     """
-    root = Path(root)
-    build_dir = _current_build_dir(root)
+    return _read_current_name(Path(root))
+
+
+def verify_build(build_dir: Path, *, verify: bool = True, hashed_later: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check one build's manifest and every artifact it lists; return the manifest.
+
+    Sizes are always checked, sha256 digests when ``verify`` (except for ``hashed_later``,
+    files the caller hashes itself as it reads them). A half-copied build (a file
+    missing or short) or a corrupt one (a digest that differs) raises IndexLoadError naming
+    the file. ``kb publish`` runs it on its copy before moving CURRENT; ``load_index`` on
+    the build it is about to load.
+    """
+    build_dir = Path(build_dir)
     manifest = _read_manifest_file(build_dir)
     manifest_path = build_dir / MANIFEST_NAME
-
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IndexLoadError(
             f"the index at {build_dir} has format version {version!r}, this version of kb reads "
             f"format {FORMAT_VERSION}: rebuild it with `kb ingest`"
         )
-    model = manifest.get("model")
-    if expected_model is not None and model != expected_model:
-        raise IndexLoadError(
-            f"the index at {build_dir} was built with model {model!r}, but {expected_model!r} is "
-            "configured: rebuild it with `kb ingest` (or configure the model it was built with)"
-        )
-    try:
-        artifacts: dict[str, Any] = manifest["artifacts"]
-        dim = int(manifest["dim"])
-        counts = manifest["chunk_counts"]
-        total = int(counts["total"])
-        by_lang = {str(k): int(v) for k, v in counts["by_lang"].items()}
-        listed = {rel: (int(meta["bytes"]), str(meta["sha256"])) for rel, meta in artifacts.items()}
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise IndexLoadError(f"{manifest_path} is incomplete or corrupt ({exc!r}): {REBUILD_HINT}") from exc
-
-    required = [CHUNKS_NAME, VECTORS_NAME, UNIT_VECTORS_NAME, DENSE_NAME]
-    for name in required:
+    listed, _, _, _ = _manifest_fields(manifest, manifest_path)
+    for name in (CHUNKS_NAME, VECTORS_NAME, UNIT_VECTORS_NAME, DENSE_NAME):
         if name not in listed:
             raise IndexLoadError(f"{manifest_path} does not list {name}: {REBUILD_HINT}")
     for rel, (size, digest) in listed.items():
@@ -509,11 +502,41 @@ def load_index(root: Path, *, expected_model: str | None = None, verify: bool = 
                 raise IndexLoadError(
                     f"{path} is truncated or corrupt ({actual} bytes, the manifest says {size}): {REBUILD_HINT}"
                 )
-            # vectors.npy is hashed from the very bytes it is loaded from (below).
-            if verify and rel != VECTORS_NAME and _sha256(path) != digest:
+            if verify and rel not in hashed_later and _sha256(path) != digest:
                 raise IndexLoadError(f"{path} is corrupt (sha256 does not match the manifest): {REBUILD_HINT}")
         except OSError as exc:  # unreadable (permissions, I/O error): name the file, never a bare OSError
             raise IndexLoadError(f"{path} cannot be read ({exc.strerror or exc}): {REBUILD_HINT}") from exc
+    return manifest
+
+
+def _manifest_fields(manifest: dict[str, Any], path: Path) -> tuple[dict[str, tuple[int, str]], int, int, dict[str, int]]:
+    """(artifacts as {path: (bytes, sha256)}, dim, total chunks, chunks by language)."""
+    try:
+        listed = {rel: (int(meta["bytes"]), str(meta["sha256"])) for rel, meta in manifest["artifacts"].items()}
+        counts = manifest["chunk_counts"]
+        by_lang = {str(k): int(v) for k, v in counts["by_lang"].items()}
+        return listed, int(manifest["dim"]), int(counts["total"]), by_lang
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IndexLoadError(f"{path} is incomplete or corrupt ({exc!r}): {REBUILD_HINT}") from exc
+
+
+def load_index(root: Path, *, expected_model: str | None = None, verify: bool = True) -> LoadedIndex:
+    """Load and check the current build. ``verify`` also checks every artifact's sha256.
+
+    Sizes, shapes and row counts are always checked. Any problem raises IndexLoadError
+    naming the file and the fix.
+    """
+    root = Path(root)
+    build_dir = _current_build_dir(root)
+    # vectors.npy is hashed from the very bytes it is loaded from (_load_vectors).
+    manifest = verify_build(build_dir, verify=verify, hashed_later=(VECTORS_NAME,))
+    model = manifest.get("model")
+    if expected_model is not None and model != expected_model:
+        raise IndexLoadError(
+            f"the index at {build_dir} was built with model {model!r}, but {expected_model!r} is "
+            "configured: rebuild it with `kb ingest` (or configure the model it was built with)"
+        )
+    listed, dim, total, by_lang = _manifest_fields(manifest, build_dir / MANIFEST_NAME)
 
     chunks = _load_chunks(build_dir / CHUNKS_NAME)
     if len(chunks) != total:
