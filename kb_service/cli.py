@@ -386,7 +386,7 @@ def mcp(
     from kb_service.mcp_server.server import build_server
 
     url = url or os.environ.get("KB_URL")
-    recorder = None
+    stop_recording = None
     if url:
         if not url.startswith(("http://", "https://")):
             _fail(f"--url must be an http:// or https:// URL, got {url!r}")
@@ -397,22 +397,22 @@ def mcp(
         # code the client's log shows, not a server that fails every call.
         with contextlib.redirect_stdout(sys.stderr):  # stdout is the protocol's: nothing else on it
             kb = _load_kb(config, index)
-        recorder = _answer_recorder(settings, kb)
+        recorder, stop_recording = _answer_recorder(settings, kb)
         backend = LocalBackend(kb, recorder)
     server = build_server(backend, max_chars=settings.mcp_max_chars, max_question_chars=settings.max_question_chars)
     try:
         server.run("stdio")  # stdout carries the protocol from here on; messages go to stderr
     finally:
-        if recorder is not None:
+        if stop_recording is not None:
             # The client ends a stdio server by closing stdin, then by SIGTERM: either way the
             # answers still queued are written before the process ends (within the stop bound).
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            recorder.stop()
+            stop_recording()
 
 
 def _answer_recorder(settings, kb):
     """A started AnswerRecorder on the configured database (SQLite in the data folder by
-    default), for the answers `kb mcp` gives, and stopped by a SIGTERM before the process ends."""
+    default) for the answers `kb mcp` gives, and the function that stops it (once, whoever
+    calls first: the end of the protocol or a SIGTERM, which then ends the process)."""
     import threading
 
     from kb_service.feedback import AnswerRecorder, StoreError
@@ -423,9 +423,14 @@ def _answer_recorder(settings, kb):
         _fail(str(exc))
     recorder.build = kb.info().get("build")
     recorder.start()  # opens the database in its own thread: answers flow even when it cannot
+    stopping = threading.Lock()
+
+    def stop() -> None:
+        with stopping:  # a second call waits for the first, then finds the writer stopped
+            recorder.stop()
 
     def stop_and_exit() -> None:
-        recorder.stop()
+        stop()
         os._exit(0)  # not sys.exit: the thread reading stdin would keep the process alive
 
     def terminated(_signum, _frame) -> None:
@@ -434,7 +439,7 @@ def _answer_recorder(settings, kb):
         threading.Thread(target=stop_and_exit, name="kb-mcp-stop").start()
 
     signal.signal(signal.SIGTERM, terminated)
-    return recorder
+    return recorder, stop
 
 
 @app.command()
