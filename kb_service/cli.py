@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -445,17 +446,60 @@ def mcp(
     from kb_service.mcp_server.server import build_server
 
     url = url or os.environ.get("KB_URL")
+    stop_recording = None
     if url:
         if not url.startswith(("http://", "https://")):
             _fail(f"--url must be an http:// or https:// URL, got {url!r}")
+        # The server records the answers; its /v1/ask gives the answer_id.
         backend = RemoteBackend(url, api_key=os.environ.get("KB_API_KEY"))
     else:
         # Loaded before the protocol starts, so a missing index is an error message and exit
         # code the client's log shows, not a server that fails every call.
         with contextlib.redirect_stdout(sys.stderr):  # stdout is the protocol's: nothing else on it
-            backend = LocalBackend(_load_kb(config, index))
+            kb = _load_kb(config, index)
+        recorder, stop_recording = _answer_recorder(settings, kb)
+        backend = LocalBackend(kb, recorder)
     server = build_server(backend, max_chars=settings.mcp_max_chars, max_question_chars=settings.max_question_chars)
-    server.run("stdio")  # stdout carries the protocol from here on; messages go to stderr
+    try:
+        server.run("stdio")  # stdout carries the protocol from here on; messages go to stderr
+    finally:
+        if stop_recording is not None:
+            # The client ends a stdio server by closing stdin, then by SIGTERM: either way the
+            # answers still queued are written before the process ends (within the stop bound).
+            stop_recording()
+
+
+def _answer_recorder(settings, kb):
+    """A started AnswerRecorder on the configured database (SQLite in the data folder by
+    default) for the answers `kb mcp` gives, and the function that stops it (once, whoever
+    calls first: the end of the protocol or a SIGTERM, which then ends the process)."""
+    import threading
+
+    from kb_service.feedback import AnswerRecorder, StoreError
+
+    try:
+        recorder = AnswerRecorder.from_settings(settings)
+    except StoreError as exc:
+        _fail(str(exc))
+    recorder.build = kb.info().get("build")
+    recorder.start()  # opens the database in its own thread: answers flow even when it cannot
+    stopping = threading.Lock()
+
+    def stop() -> None:
+        with stopping:  # a second call waits for the first, then finds the writer stopped
+            recorder.stop()
+
+    def stop_and_exit() -> None:
+        stop()
+        os._exit(0)  # not sys.exit: the thread reading stdin would keep the process alive
+
+    def terminated(_signum, _frame) -> None:
+        # In a thread of its own: the handler may have interrupted the loop inside record().
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        threading.Thread(target=stop_and_exit, name="kb-mcp-stop").start()
+
+    signal.signal(signal.SIGTERM, terminated)
+    return recorder, stop
 
 
 @app.command()

@@ -4,6 +4,8 @@
   for the module, with an API key required), beside the REST routes it must agree with.
 * Over stdio: ``kb mcp`` spawned as a subprocess on the test index, and ``kb mcp --url``
   forwarding to the live server (that one must not import torch).
+* Every ask_docs answer carries the answer_id it was recorded under (the server's SQLite
+  database, or for ``kb mcp`` one beside the index), and POST /v1/feedback rates it.
 
 Nothing is faked: the model, the FAISS/BM25 index, the server and the clients are real.
 """
@@ -36,6 +38,7 @@ KEY = "mcp-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 APPROACH_QUESTION = "which approach for cart abandonment?"
 OFF_TOPIC = "how do I bake a chocolate cake?"
+LONG_ANSWER = "how do I test a journey?"  # ~600 characters of answer: more than one 500-character page
 GUIDE_PAGE = "help/using/start/journeys-vs-campaigns.md"
 HEAVY_MODULES = ("torch", "numpy", "faiss", "onnxruntime", "sentence_transformers", "transformers")
 
@@ -49,9 +52,34 @@ def run(coro_fn: Callable[[Client], Awaitable[Any]], client: Callable[[], Client
 
 
 @pytest.fixture(scope="module")
-def server(api_index: Path, shared_kb) -> Iterator[str]:
-    with live_server(api_settings(api_index, api_keys=KEY), kb=shared_kb) as (url, _app):
-        yield url
+def live(api_index: Path, shared_kb, tmp_path_factory) -> Iterator[tuple[str, Any]]:
+    """The live server and its app; answers recorded in a SQLite file of this module's own."""
+    settings = api_settings(api_index, api_keys=KEY, data_dir=tmp_path_factory.mktemp("mcp-answers"))
+    with live_server(settings, kb=shared_kb) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(live) -> str:
+    return live[0]
+
+
+def stored(app, answer_id: str, until: Callable[[dict], bool] = lambda row: True) -> dict:
+    """The answer's row in the server's database, once ``until(row)`` holds (bounded wait)."""
+    recorder = app.state.service.recorder
+    assert recorder.flush(10), "the answer writer did not catch up"
+    row = None
+    for _ in range(100):  # a vote queued behind its answer is written right after it
+        row = recorder.store.get(answer_id)
+        if row is not None and until(row):
+            return row
+        time.sleep(0.05)
+    raise AssertionError(f"answer {answer_id} stored as {row}")
+
+
+def rate(server: str, answer_id: str, rating: str, comment: str | None = None) -> httpx.Response:
+    body = {"answer_id": answer_id, "rating": rating, **({"comment": comment} if comment else {})}
+    return httpx.post(server + "/v1/feedback", json=body, headers=AUTH, timeout=30)
 
 
 def http_client(url: str, headers: dict[str, str] | None = AUTH) -> Callable[[], Client]:
@@ -131,6 +159,34 @@ def test_ask_docs_answers_with_citations_that_get_section_opens(server):
         assert " ".join(cited["text"].split())[:60] in " ".join(whole["text"].split())
     assert whole["alt_url"] == citation["alt_url"]
     assert other.structured_content["lang"] == "fr" and other.structured_content["alt_url"] == citation["url"]
+
+
+def test_ask_docs_answers_are_recorded_for_feedback(live):
+    server, app = live
+
+    async def scenario(c: Client):
+        first = await c.call_tool("ask_docs", {"question": LONG_ANSWER, "max_chars": 500})
+        cursor = first.structured_content["next_cursor"]
+        assert cursor, "the answer should take more than one 500-character page"
+        recorded = app.state.service.recorder.store.count() if app.state.service.recorder.flush(10) else None
+        second = await c.call_tool("ask_docs", {"question": LONG_ANSWER, "max_chars": 500, "cursor": cursor})
+        return first, recorded, second
+
+    first, recorded_after_first, second = run(scenario, http_client(server))
+    answer_id = first.structured_content["answer_id"]
+    assert answer_id and f"answer_id: {answer_id}" in text_of(first)
+    row = stored(app, answer_id)
+    assert (row["surface"], row["question"], row["abstained"]) == ("mcp", LONG_ANSWER, False)
+    assert row["build"] == app.state.service.serving.info["build"] and row["cited_chunks"]
+    # The next page is the same answer: the same id, and no second record.
+    assert second.structured_content["answer_id"] == answer_id
+    assert app.state.service.recorder.store.count() == recorded_after_first
+
+    response = rate(server, answer_id, "down", "the journey page says more")
+    assert response.status_code == 202, response.text
+    row = stored(app, answer_id, until=lambda r: r["rating"] == "down")
+    assert row["comment"] == "the journey page says more"
+    assert rate(server, "0" * 32, "up").status_code == 404  # an id no surface gave
 
 
 def test_ask_docs_says_not_found_with_the_closest_sections(server):
@@ -292,7 +348,7 @@ def _stdio(args: list[str], env: dict[str, str], command: str = sys.executable) 
     return lambda: Client(params, read_timeout_seconds=120)
 
 
-def test_kb_mcp_over_stdio_loads_the_index(api_index):
+def test_kb_mcp_over_stdio_loads_the_index(api_index, tmp_path):
     async def scenario(c: Client):
         tools = await c.list_tools()
         search = await c.call_tool("search_docs", {"query": "cart abandonment", "k": 2})
@@ -304,18 +360,34 @@ def test_kb_mcp_over_stdio_loads_the_index(api_index):
         return tools, search, answer, section, bad, page, listed
 
     kb_command = Path(sys.executable).with_name("kb")  # the installed `kb` script of this environment
+    data = tmp_path / "answers"
     tools, search, answer, section, bad, page, listed = run(
-        scenario, _stdio(["mcp"], {"KB_INDEX": str(api_index)}, command=str(kb_command)))
+        scenario, _stdio(["mcp"], {"KB_INDEX": str(api_index), "KB_DATA_DIR": str(data)}, command=str(kb_command)))
     assert {t.name for t in tools.tools} == {"search_docs", "ask_docs", "get_section"}
     assert len(search.structured_content["hits"]) == 2
     assert answer.structured_content["approach"] == "journey" and answer.structured_content["citations"]
+    # The answer was recorded in the SQLite file of the data folder, written before kb mcp exited.
+    from kb_service.feedback import AnswerStore, database_url
+    from kb_service.store.index import read_manifest
+
+    answer_id = answer.structured_content["answer_id"]
+    assert answer_id and f"answer_id: {answer_id}" in text_of(answer)
+    store = AnswerStore(database_url(None, data)).open()
+    try:
+        row = store.get(answer_id)
+        assert row is not None and store.count() == 1, "the answer was not written before the process ended"
+        assert (row["surface"], row["question"], row["lang"]) == ("mcp", APPROACH_QUESTION, "en")
+        assert row["build"] == read_manifest(api_index)["build"]
+    finally:
+        store.close()
     assert not section.is_error and section.structured_content["text"]
     assert bad.is_error and "lang" in text_of(bad)
     assert page.contents[0].text.startswith("# ") and "/fr/" in page.contents[0].text
     assert any(r.uri == f"kb://en/{GUIDE_PAGE}" for r in listed.resources)
 
 
-def test_kb_mcp_with_url_forwards_to_the_server_without_torch(server, tmp_path):
+def test_kb_mcp_with_url_forwards_to_the_server_without_torch(live, tmp_path):
+    server, app = live
     modules = tmp_path / "modules.json"
     # Runs the real CLI; at exit, writes which heavy modules the process had imported.
     launcher = (
@@ -337,6 +409,12 @@ def test_kb_mcp_with_url_forwards_to_the_server_without_torch(server, tmp_path):
     answer, section, missing, page = run(scenario, _stdio(["-c", launcher], {"KB_API_KEY": KEY}))
     rest = httpx.post(server + "/v1/ask", json={"question": APPROACH_QUESTION}, headers=AUTH).json()
     assert answer.structured_content["answer"] == rest["answer"]
+    # The server recorded the answer (as a /v1/ask) and its answer_id came back through the tool.
+    answer_id = answer.structured_content["answer_id"]
+    assert answer_id and answer_id != rest["answer_id"] and f"answer_id: {answer_id}" in text_of(answer)
+    assert rate(server, answer_id, "up").status_code == 202
+    row = stored(app, answer_id, until=lambda r: r["rating"] == "up")
+    assert (row["surface"], row["question"]) == ("ask", APPROACH_QUESTION)
     assert not section.is_error and section.structured_content["text"]
     assert missing.is_error and "no indexed section" in text_of(missing)
     assert page.contents[0].text.startswith("# ")
@@ -369,3 +447,44 @@ def test_kb_mcp_refuses_to_start_without_a_usable_index_or_url(tmp_path):
     assert missing.exit_code == 2 and "kb ingest" in missing.output
     bad_url = runner.invoke(app, ["mcp", "--url", "ftp://example"])
     assert bad_url.exit_code == 2 and "--url must be an http:// or https:// URL" in bad_url.output
+
+
+def test_kb_mcp_writes_its_answers_when_terminated(api_index, tmp_path):
+    # A client that ends kb mcp with SIGTERM rather than by closing stdin (the SDK's client does
+    # after 2 s): the answers given are in the database, and the process ends at once. Raw
+    # JSON-RPC lines, so that the test holds the process and sends the signal itself.
+    import signal
+    import subprocess
+
+    from kb_service.feedback import AnswerStore, database_url
+
+    data = tmp_path / "answers"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
+    env.update({"HF_HUB_OFFLINE": "1", "KB_INDEX": str(api_index), "KB_DATA_DIR": str(data)})
+    process = subprocess.Popen([str(Path(sys.executable).with_name("kb")), "mcp"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        def call(message: dict) -> dict:
+            process.stdin.write(json.dumps(message) + "\n")
+            process.stdin.flush()
+            return json.loads(process.stdout.readline() or "null") if "id" in message else {}
+
+        call({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}})
+        call({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        ids = []
+        for n, question in enumerate((APPROACH_QUESTION, OFF_TOPIC), start=2):
+            reply = call({"jsonrpc": "2.0", "id": n, "method": "tools/call",
+                          "params": {"name": "ask_docs", "arguments": {"question": question}}})
+            ids.append(reply["result"]["structuredContent"]["answer_id"])
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0  # bounded: it stops the writer, then exits
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    store = AnswerStore(database_url(None, data)).open()
+    try:
+        assert [store.get(i)["abstained"] for i in ids] == [False, True]
+    finally:
+        store.close()

@@ -107,14 +107,18 @@ def test_a_long_answer_comes_in_pages_with_its_citations_on_the_first():
     from kb_service.mcp_server.results import ask_page
 
     answer = " ".join(f"Sentence number {i} of the answer [1]." for i in range(120))
+    answer_id = "5b0e4f7c9a2d4e1f8c3b6a7d0e9f1a2b"
     view = {"answer": answer, "abstained": False, "confidence": 0.9, "lang": "en", "approach": None,
-            "citations": [_view(1, "install")], "see_also": [_view(0, "configure")]}
+            "citations": [_view(1, "install")], "see_also": [_view(0, "configure")], "answer_id": answer_id}
     parts, cursor, pages = [], None, 0
     while pages < 20:
         text, result = ask_page("how to install?", None, view, 1000, cursor)
         assert len(text) <= 1000 + 200
         first = pages == 0
         assert bool(result.citations) == first and ("Citations:" in text) == first
+        assert (f"answer_id: {answer_id}" in text) == first
+        assert result.answer_id == answer_id  # a later page is the same answer: the cursor keeps its id
+        view = {**view, "answer_id": None}  # later pages are not recorded again (no id of their own)
         parts.append(result.answer)
         cursor, pages = result.next_cursor, pages + 1
         if cursor is None:
@@ -122,6 +126,9 @@ def test_a_long_answer_comes_in_pages_with_its_citations_on_the_first():
     assert pages >= 4 and " ".join(parts) == answer
     with pytest.raises(CursorError):  # the same cursor for another question
         ask_page("something else?", None, view, 1000, encode_cursor(Cursor("ask_docs", 10, "0" * 16)))
+    fingerprint = digest("how to install?", "", answer)
+    with pytest.raises(CursorError):  # a cursor whose answer_id is not one kb hands out
+        ask_page("how to install?", None, view, 1000, encode_cursor(Cursor("ask_docs", 10, fingerprint, "x" * 500)))
 
 
 def test_an_abstention_is_not_found_with_the_closest_sections():

@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import unquote
 
 import httpx
@@ -55,9 +56,16 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
-def server(api_index: Path, shared_kb) -> Iterator[str]:
-    with live_server(api_settings(api_index, cors_origins=SHOP), kb=shared_kb) as (url, _app):
-        yield url
+def live(api_index: Path, shared_kb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+    """The server and its app; the answers it gives are recorded in this module's own SQLite file."""
+    settings = api_settings(api_index, cors_origins=SHOP, data_dir=tmp_path_factory.mktemp("web-answers"))
+    with live_server(settings, kb=shared_kb) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(live) -> str:
+    return live[0]
 
 
 @pytest.fixture(scope="module")
@@ -457,14 +465,37 @@ def test_keyboard_only(offline, server, shots):
     page.screenshot(path=str(shots / "0-keyboard.png"))
 
 
-def test_feedback_buttons_only_for_answers_with_an_id(offline, server):
+def test_a_thumbs_down_is_stored_and_acknowledged(offline, live, shots):
+    server, app = live
     page = open_chat(offline, server)
     with page.expect_response("**/v1/chat") as response_info:
         ask(page, CART)
     events = [json.loads(line[len("data: "):]) for line in response_info.value.text().split("\n")
               if line.startswith("data: ")]
-    has_id = any(event.get("answer_id") for event in events)
-    expect(last_answer(page).locator(".kb-vote")).to_have_count(2 if has_id else 0)
+    answer_id = next(event["answer_id"] for event in events if event.get("answer_id"))
+    answer = last_answer(page)
+    expect(answer.locator(".kb-vote")).to_have_count(2)
+    up, down = answer.locator(".kb-vote[data-rating=up]"), answer.get_by_role("button", name="Not helpful")
+    with page.expect_response("**/v1/feedback") as voted:
+        down.click()
+    assert voted.value.status == 202
+    assert voted.value.request.post_data_json == {"answer_id": answer_id, "rating": "down"}
+    expect(down).to_have_attribute("aria-pressed", "true")
+    expect(up).to_have_attribute("aria-pressed", "false")
+    expect(answer.locator(".kb-feedback-note")).to_have_text("Thanks for the feedback.")
+    page.screenshot(path=str(shots / "feedback-down.png"))
+
+    # The server stored the vote on the answer the page was given (the recorder's database).
+    recorder = app.state.service.recorder
+    assert recorder.flush(10), "the answer writer did not catch up"
+    row = None
+    for _ in range(100):  # bounded: a vote that arrived while its answer was queued follows it
+        row = recorder.store.get(answer_id)
+        if row is not None and row["rating"] == "down":
+            break
+        time.sleep(0.05)
+    assert row is not None and row["rating"] == "down", row
+    assert (row["surface"], row["question"], row["abstained"]) == ("chat", CART, False)
 
 
 def test_key_field_shown_when_the_server_requires_keys(browser, api_index, shared_kb):

@@ -27,7 +27,10 @@ class BackendError(RuntimeError):
 class DocsBackend(Protocol):
     async def search(self, query: str, lang: str | None, k: int) -> dict[str, Any]: ...
 
-    async def ask(self, question: str, lang: str | None) -> dict[str, Any]: ...
+    async def ask(self, question: str, lang: str | None, record: bool = True) -> dict[str, Any]:
+        """The answer view, with the ``answer_id`` it was recorded under (surface "mcp");
+        ``record=False`` for a later page of an answer already recorded (where it can be helped)."""
+        ...
 
     async def section(self, url: str) -> dict[str, Any]:
         """The section view; raises SectionNotFound."""
@@ -49,10 +52,15 @@ def page_with_text(kb: Any, lang: str, path: str) -> dict[str, Any] | None:
 
 
 class LocalBackend:
-    """A loaded KnowledgeBase; each call runs in a worker thread so the stdio loop stays free."""
+    """A loaded KnowledgeBase; each call runs in a worker thread so the stdio loop stays free.
 
-    def __init__(self, kb: Any) -> None:
+    ``recorder``: the started AnswerRecorder answers are recorded through (``kb mcp`` makes one
+    from the settings); None records nothing and answers carry no ``answer_id``.
+    """
+
+    def __init__(self, kb: Any, recorder: Any = None) -> None:
         self.kb = kb
+        self.recorder = recorder
 
     async def search(self, query: str, lang: str | None, k: int) -> dict[str, Any]:
         from kb_service.views import hit_view
@@ -60,10 +68,13 @@ class LocalBackend:
         result = await anyio.to_thread.run_sync(lambda: self.kb.search(query, k=k, lang=lang))
         return {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
 
-    async def ask(self, question: str, lang: str | None) -> dict[str, Any]:
+    async def ask(self, question: str, lang: str | None, record: bool = True) -> dict[str, Any]:
         from kb_service.views import answer_view
 
-        return answer_view(await anyio.to_thread.run_sync(lambda: self.kb.ask(question, lang=lang)))
+        answer = await anyio.to_thread.run_sync(lambda: self.kb.ask(question, lang=lang))
+        answer_id = (self.recorder.record(answer, question, answer.lang, "mcp")
+                     if record and self.recorder is not None else None)
+        return answer_view(answer, answer_id)
 
     async def section(self, url: str) -> dict[str, Any]:
         return await anyio.to_thread.run_sync(lambda: sections_of(self.kb).section(url))
@@ -109,7 +120,9 @@ class RemoteBackend:
         payload = {"query": query, "k": k, **({"lang": lang} if lang else {})}
         return await self._call("POST", "/v1/search", json=payload)
 
-    async def ask(self, question: str, lang: str | None) -> dict[str, Any]:
+    async def ask(self, question: str, lang: str | None, record: bool = True) -> dict[str, Any]:
+        # The server records every /v1/ask (surface "ask") and its answer_id comes back in the
+        # body; there is no way to ask it not to, so a later page is recorded again.
         return await self._call("POST", "/v1/ask", json={"question": question, **({"lang": lang} if lang else {})})
 
     async def section(self, url: str) -> dict[str, Any]:

@@ -55,11 +55,13 @@ class ServiceBackend:
         result = await self._run(self._kb().search, query, k=k, lang=lang)
         return {"hits": [hit_view(h) for h in result.hits], "took_ms": round(result.took_ms, 3)}
 
-    async def ask(self, question: str, lang: str | None) -> dict[str, Any]:
+    async def ask(self, question: str, lang: str | None, record: bool = True) -> dict[str, Any]:
         answer = await self._run(self._kb().ask, question, lang=lang)
+        if not record:  # a later page of an answer already counted and recorded
+            return answer_view(answer)
         if answer.abstained:
             self.service.metrics.abstentions.inc()
-        return answer_view(answer)
+        return answer_view(answer, self.service.record_answer(answer, question, "mcp"))
 
     async def section(self, url: str) -> dict[str, Any]:
         kb = self._kb()

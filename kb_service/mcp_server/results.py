@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kb_service.mcp_server.paging import Cursor, cut_text, decode_cursor, digest, encode_cursor, fit_items
+from kb_service.mcp_server.paging import Cursor, cut_text, decode_cursor, digest, encode_cursor, fit_items, read_cursor
 from kb_service.views import where
 
 # What a hit's header lines take besides its text, for fitting hits into a page.
@@ -60,7 +60,8 @@ class AskResult(BaseModel):
     citations: list[Citation] = Field(description="The sections the answer quotes (on the first page).")
     closest: list[SectionRef] = Field(description="When not_found: the closest sections (not an answer). "
                                       "Otherwise: further relevant sections.")
-    answer_id: str | None = Field(None, description="Identifier of this answer, when the server gives one.")
+    answer_id: str | None = Field(None, description="The id this answer was recorded under: quote it to rate the "
+                                  "answer (POST /v1/feedback on the kb server). Null when kb records no answers.")
     next_cursor: str | None = Field(description="Pass as cursor to get the rest of the answer; null when complete.")
 
 
@@ -112,15 +113,19 @@ def ask_page(question: str, lang: str | None, view: dict[str, Any], max_chars: i
              cursor: str | None) -> tuple[str, AskResult]:
     answer = view["answer"]
     fingerprint = digest(question, lang or "", answer)
-    offset = decode_cursor(cursor, "ask_docs", fingerprint) if cursor else 0
+    # A later page is the same answer as the first: it keeps the first page's answer_id.
+    position = read_cursor(cursor, "ask_docs", fingerprint) if cursor else None
+    offset = position.offset if position else 0
+    answer_id = (position.ref if position else "") or view.get("answer_id")
     first = offset == 0
     citations = [Citation(**_ref(c), number=c["number"], snippet=c.get("snippet", ""), alt_url=c.get("alt_url"))
                  for c in view.get("citations", [])] if first else []
     closest = [SectionRef(**_ref(h)) for h in view.get("see_also", [])] if first else []
-    trailer = _citation_lines(view, citations, closest) if first else ""
+    trailer = _citation_lines(view, citations, closest, answer_id) if first else ""
     budget = max(200, max_chars - len(trailer)) if first else max_chars
     text_part, next_offset = cut_text(answer, offset, budget)
-    next_cursor = encode_cursor(Cursor("ask_docs", next_offset, fingerprint)) if next_offset is not None else None
+    next_cursor = (encode_cursor(Cursor("ask_docs", next_offset, fingerprint, answer_id or ""))
+                   if next_offset is not None else None)
     abstained = bool(view["abstained"])
     lines = []
     if abstained and first:
@@ -131,12 +136,13 @@ def ask_page(question: str, lang: str | None, view: dict[str, Any], max_chars: i
     text = "\n\n".join(line for line in lines if line) + trailer
     result = AskResult(answer=text_part, abstained=abstained, not_found=abstained, approach=view.get("approach"),
                        confidence=view.get("confidence", 0.0), lang=view.get("lang", lang or "en"),
-                       citations=citations, closest=closest, answer_id=view.get("answer_id"),
+                       citations=citations, closest=closest, answer_id=answer_id,
                        next_cursor=next_cursor)
     return text, result
 
 
-def _citation_lines(view: dict[str, Any], citations: list[Citation], closest: list[SectionRef]) -> str:
+def _citation_lines(view: dict[str, Any], citations: list[Citation], closest: list[SectionRef],
+                    answer_id: str | None) -> str:
     lines: list[str] = []
     if citations:
         lines.append("\n\nCitations:")
@@ -148,6 +154,8 @@ def _citation_lines(view: dict[str, Any], citations: list[Citation], closest: li
         lines.extend(f"- {where(s.model_dump())}: {s.url}" for s in closest)
     if view.get("approach"):
         lines.append(f"\n\nRecommended approach: {view['approach']}")
+    if answer_id:
+        lines.append(f"\n\nanswer_id: {answer_id} (to rate this answer: POST /v1/feedback on the kb server)")
     return "\n".join(lines)
 
 

@@ -142,7 +142,7 @@ def build_server(backend: DocsBackend, *, max_chars: int = DEFAULT_MAX_CHARS, ma
         when the question asks which one to use."""
         text = _words(question, "question", max_question_chars)
         try:
-            view = await backend.ask(text, lang)
+            view = await backend.ask(text, lang, record=cursor is None)
             page_text_, result = ask_page(text, lang, view, max_chars, cursor)
         except (BackendError, CursorError) as exc:
             raise ToolError(str(exc)) from None
