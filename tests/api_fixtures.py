@@ -166,7 +166,7 @@ def drop_one_document(index_root: Path) -> str:
         manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
         manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
         chunks = [loaded.chunks[i] for i in rows]
-        unit_vectors = np.concatenate([loaded.units_of(c.chunk_id) for c in chunks])
+        unit_vectors = loaded.unit_vectors_for(chunks)
         write_index(index_root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
                     unit_vectors=unit_vectors)
     return dropped

@@ -33,7 +33,8 @@ def new_build(source_root: Path, scratch: Path) -> Path:
     """Another real build of the same chunks and vectors (write_index, no embedding)."""
     loaded = load_index(source_root)
     manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest)
+    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest,
+                       unit_vectors=loaded.unit_vectors)
 
 
 def publish(build_dir: Path, shared: Path) -> str:

@@ -137,7 +137,7 @@ _SERVE_WITHOUT = textwrap.dedent('''
     from kb_service.api.app import create_app
     from kb_service.config import Settings
 
-    app = create_app(Settings(index=sys.argv[1]))
+    app = create_app(Settings(index=sys.argv[1], profile="journey-optimizer"))
     with TestClient(app) as client:
         assert app.state.service.loaded.wait(120)
         ready = client.get("/readyz")

@@ -54,7 +54,9 @@ def build_without_guide(source: Path, root: Path) -> Path:
     rows = [i for i, c in enumerate(loaded.chunks) if c.path != GUIDE]
     manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
     manifest["documents"] = {k: v for k, v in manifest["documents"].items() if not k.endswith(GUIDE)}
-    return write_index(root, chunks=[loaded.chunks[i] for i in rows], vectors=loaded.vectors[rows], manifest=manifest)
+    chunks = [loaded.chunks[i] for i in rows]
+    return write_index(root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
+                       unit_vectors=loaded.unit_vectors_for(chunks))
 
 
 @pytest.fixture(scope="module")

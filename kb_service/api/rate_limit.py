@@ -57,13 +57,25 @@ class SQLiteWindowStorage(Storage, MovingWindowSupport):
         # isolation_level=None: transactions are the explicit BEGIN IMMEDIATE below, which
         # take the write lock up front, so two workers never both read a count then write.
         self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._set_wal()
         self._db.execute("PRAGMA synchronous=OFF")  # counters of the last minute: no fsync needed
         self._db.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at REAL NOT NULL)")
         self._db.execute("CREATE INDEX IF NOT EXISTS hits_key_at ON hits (key, at)")
         self._db.execute("CREATE TABLE IF NOT EXISTS counters "
                          "(key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires REAL NOT NULL)")
         self._writes = 0
+
+    def _set_wal(self, attempts: int = 50) -> None:
+        """Switch the file to WAL. Workers starting together race for it, and SQLite answers
+        the losers "database is locked" at once, whatever the busy timeout: try again."""
+        for attempt in range(attempts):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
 
     @property
     def base_exceptions(self) -> type[Exception]:

@@ -111,6 +111,12 @@ class LoadedIndex:
             self._unit_start[chunk.chunk_id] = start
             start += len(chunk.units)
 
+    def unit_vectors_for(self, chunks: list[Chunk]) -> np.ndarray:
+        """The unit vectors of ``chunks`` (chunks of this build), in order: what write_index
+        needs to write a new build from some of this one's chunks."""
+        parts = [self.units_of(c.chunk_id) for c in chunks]
+        return np.concatenate(parts) if parts else np.zeros((0, self.vectors.shape[1]), dtype=np.float32)
+
     def units_of(self, chunk_id: str) -> np.ndarray:
         """The vectors of ``chunk_id``'s units, one row per ``Chunk.units`` entry."""
         chunk = self.chunks[self._row_by_id[chunk_id]]
