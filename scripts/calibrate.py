@@ -57,9 +57,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sets", nargs="+")
     parser.add_argument("--write", action="store_true", help="write calibration.json into the profile folder")
+    parser.add_argument("--report", action="store_true",
+                        help="fit nothing: the reliability of the profile's calibration on these sets, as kb answers")
     args = parser.parse_args()
     settings = load_settings()
     kb = KnowledgeBase.from_settings(settings).load()
+    if args.report:
+        report(kb, args.sets)
+        return
     rows, labels, ids = [], [], []
     for path in args.sets:
         for q in load_questions(Path(path)):
@@ -92,6 +97,23 @@ def main() -> None:
         out.write_text(json.dumps({"features": FEATURES, "weights": weights, "threshold": THRESHOLD,
                                    "fitted_on": list(args.sets), "questions": len(y)}, indent=2) + "\n")
         print(f"wrote {out}")
+
+
+def report(kb: KnowledgeBase, sets: list[str]) -> None:
+    """Confidence bucket -> share of answerable questions, for kb's own answers (the answer-
+    type checks included), on sets the calibration was not fitted on."""
+    p, y = [], []
+    for path in sets:
+        for q in load_questions(Path(path)):
+            if "question" not in q:
+                continue
+            p.append(kb.ask(q["question"]).confidence)
+            y.append(0.0 if q.get("abstain") else 1.0)
+    p_arr, y_arr = np.array(p), np.array(y)
+    print(f"{len(y)} questions ({int((y_arr == 0).sum())} out of scope), threshold {kb.profile.calibration['threshold']}")
+    print("| confidence | questions | share answerable |\n|---|---|---|")
+    for bucket, count, share in reliability(p_arr, y_arr):
+        print(f"| {bucket} | {count} | {'n/a' if share is None else f'{share:.2f}'} |")
 
 
 if __name__ == "__main__":
