@@ -323,6 +323,10 @@ def publish(
                                     help="Largest drop allowed in Recall@5, MRR@10, approach or abstention accuracy."),
     force: bool = typer.Option(False, "--force", help="Promote even when answer quality drops (never a corrupt build)."),
     keep: int = typer.Option(3, "--keep", min=1, help="Published builds to keep (replicas may still read older ones)."),
+    recent: float = typer.Option(7.0, "--recent", min=0.0,
+                                 help="Also replay the real questions answered in the last N days (feedback store; "
+                                 "0: none): the new build must go on answering them."),
+    recent_limit: int = typer.Option(500, "--recent-limit", min=1, help="At most this many recent questions."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Copy a build to a shared folder and make it current there if answers do not get worse.
@@ -346,10 +350,16 @@ def publish(
             question_sets[path.name] = load_questions(path)
         except (OSError, ValueError) as exc:
             _fail(f"cannot read the question set {path}: {exc}")
+    if recent > 0:
+        recent_questions = _recent_questions(settings, recent, recent_limit)
+        if recent_questions:
+            from kb_service.promotion import RECENT_SET
+
+            question_sets[RECENT_SET] = recent_questions
     try:
         outcome = run_publish(source, to.resolve(), question_sets=question_sets, tolerance=tolerance, force=force,
                               keep=keep, query_backend=settings.query_backend, onnx_quantize=settings.onnx_quantize,
-                              threads=settings.threads)
+                              threads=settings.threads, profile=settings.profile or None)
     except PublishError as exc:
         _fail(str(exc), code=1)
     for note in outcome.notes:
@@ -365,6 +375,26 @@ def publish(
     if outcome.promoted:
         swept = f"; removed old builds {', '.join(outcome.removed)}" if outcome.removed else ""
         typer.echo(f"published {outcome.build} to {to} (was {outcome.previous or 'nothing'}){swept}")
+
+
+def _recent_questions(settings, days: float, limit: int) -> list[dict]:
+    """Real questions from the feedback store (none when there is no store yet)."""
+    import time as _time
+
+    from kb_service.feedback.store import AnswerStore, StoreError, database_url
+
+    try:
+        store = AnswerStore(database_url(settings.database_url, settings.data_folder))
+        if settings.database_url is None and not (settings.data_folder / "answers.sqlite3").is_file():
+            return []
+        store.open()
+        try:
+            return store.recent_questions(_time.time() - days * 86400, limit)
+        finally:
+            store.close()
+    except StoreError as exc:
+        typer.echo(f"recent questions not replayed: {exc}", err=True)
+        return []
 
 
 @app.command()

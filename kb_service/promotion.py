@@ -35,7 +35,11 @@ GATED_METRICS = (
     ("mrr@10", "MRR@10"),
     ("approach_accuracy", "Approach accuracy"),
     ("abstention_accuracy", "Abstention accuracy"),
+    # Recent real questions (from the feedback store) have no gold: what is gated is that the
+    # questions kb answered, unrefuted by a down-vote, are still answered.
+    ("still_answered", "Recent questions still answered"),
 )
+RECENT_SET = "recent questions"
 DEFAULT_TOLERANCE = 0.02
 SHOWN_QUESTIONS = 10  # per direction, per set: enough to see what moved
 
@@ -53,12 +57,27 @@ class SetComparison:
     fixed: list[dict[str, Any]] = field(default_factory=list)
 
 
+def replay_recent(kb: Any, questions: list[dict]) -> dict[str, Any]:
+    """The share of recent real questions ``kb`` answers, and the ones it abstains on, in
+    the shape of an evaluation report."""
+    failures = []
+    for number, item in enumerate(questions, start=1):
+        answer = kb.ask(item["question"])
+        if answer.abstained:
+            failures.append({"id": f"r{number}", "lang": item.get("lang") or answer.lang, "question": item["question"],
+                             "problems": [f"abstained (confidence {answer.confidence:.2f})"]})
+    share = 1 - len(failures) / len(questions) if questions else None
+    return {"overall": {"still_answered": None if share is None else round(share, 4)}, "failures": failures}
+
+
 def compare_builds(old_kb: Any, new_kb: Any, question_sets: dict[str, list[dict]], tolerance: float) -> list[SetComparison]:
-    """Evaluate every set on both knowledge bases (``old_kb`` may be None) and find the drops."""
+    """Evaluate every set on both knowledge bases (``old_kb`` may be None) and find the drops.
+    The set named RECENT_SET holds real questions without gold (``replay_recent``)."""
     comparisons = []
     for name, questions in question_sets.items():
-        new = evaluate(new_kb, questions)
-        old = evaluate(old_kb, questions) if old_kb is not None else None
+        run = replay_recent if name == RECENT_SET else evaluate
+        new = run(new_kb, questions)
+        old = run(old_kb, questions) if old_kb is not None else None
         comparison = SetComparison(name=name, questions=len(questions), old=old, new=new)
         if old is not None:
             for key, label in GATED_METRICS:
@@ -131,6 +150,7 @@ def publish(
     query_backend: str = "onnx",
     onnx_quantize: str = "int8",
     threads: int = 1,
+    profile: Any = None,
 ) -> PublishOutcome:
     """Publish the build ``source`` names into ``shared`` and move CURRENT if answers hold up.
 
@@ -146,7 +166,7 @@ def publish(
         with index_lock(shared):
             return _publish_locked(build_dir, shared, question_sets=question_sets, tolerance=tolerance, force=force,
                                    keep=keep, options=dict(query_backend=query_backend, onnx_quantize=onnx_quantize,
-                                                           threads=threads))
+                                                           threads=threads, profile=profile))
     except IndexLockError:
         raise PublishError(f"another `kb publish` or `kb ingest` holds {shared}: wait for it, then retry") from None
     except IndexWriteError as exc:

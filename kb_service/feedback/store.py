@@ -259,6 +259,23 @@ class AnswerStore:
         with self.engine.connect() as conn:
             return [_decoded(r) for r in conn.execute(query).mappings()]
 
+    def recent_questions(self, since: float, limit: int) -> list[dict[str, Any]]:
+        """Distinct questions asked since ``since`` (newest first) that kb answered and nobody
+        down-voted: what a new build must go on answering. Needs KB_STORE_QUESTIONS."""
+        c = answers.c
+        query = (select(c.question, c.lang).where(c.created_at >= since, c.question.is_not(None),
+                                                  c.abstained.is_(False), (c.rating.is_(None)) | (c.rating != "down"))
+                 .order_by(c.created_at.desc()))
+        seen: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                key = " ".join(str(row["question"]).split()).lower()
+                if key and key not in seen:
+                    seen[key] = {"question": row["question"], "lang": row["lang"]}
+                if len(seen) >= limit:
+                    break
+        return list(seen.values())
+
     def replays(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             query = select(gap_replays).order_by(gap_replays.c.started_at.desc(), gap_replays.c.build)
