@@ -120,5 +120,5 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
     if (body.stream_options or {}).get("include_usage"):
         events.append(sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                 "model": MODEL, "choices": [], "usage": usage}))
-    events.append(b"data: [DONE]\n\n")
+    events.append(sse_data(b"[DONE]"))
     return event_stream(events)

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kb_service.api.announce import announce_in_background
 from kb_service.api.workers import prepare_run_dir
 
 MAX_RESTARTS = 5
@@ -45,6 +46,7 @@ def run(host: str, port: int, workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     procs = [_spawn(host, port, env) for _ in range(workers)]
+    announcing = announce_in_background(host, port)  # "kb is serving …" once /readyz answers 200
     restarts: list[float] = []
     code = 0
     try:
@@ -64,6 +66,7 @@ def run(host: str, port: int, workers: int) -> int:
                       file=sys.stderr)
                 procs[i] = _spawn(host, port, env)
     finally:
+        announcing.set()
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)  # uvicorn: finish in-flight requests, then exit
