@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TARGET=${1:-test}
+PIP_VERSION=26.3
 case "$TARGET" in
   serve) spec="." ;;
   test) spec=".[test]" ;;
@@ -44,12 +45,12 @@ fi
 find_links=()
 [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)
 started=$SECONDS
-say "step 1/3: upgrading pip"
-.venv/bin/python -m pip install --quiet --upgrade pip
+say "step 1/3: pip $PIP_VERSION (the version the lock was made with)"
+.venv/bin/python -m pip install --quiet "pip==$PIP_VERSION"
 say "step 2/3: installing torch 2.13.0 (CPU build; the largest download, ~1 min the first time)"
-.venv/bin/python -m pip install --quiet "${find_links[@]}" "${constraints[@]}" "torch==2.13.0"
+.venv/bin/python -m pip install --quiet "${find_links[@]}" "${constraints[@]}" "torch==2.13.0" --quiet
 say "step 3/3: installing kb and its $(grep -vc '^#' "$lock" 2>/dev/null || echo '') locked dependencies ($TARGET)"
-.venv/bin/python -m pip install --quiet "${find_links[@]}" "${constraints[@]}" -e "$spec"
+.venv/bin/python -m pip install --quiet "${find_links[@]}" "${constraints[@]}" -e "$spec" --quiet
 rm -f .venv/.kb-installed-*-"$TARGET"
 touch "$stamp"
 say "done in $((SECONDS - started)) s: $(.venv/bin/kb --version)"

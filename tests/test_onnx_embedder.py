@@ -44,8 +44,8 @@ def reference() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
-def fp32_dir(tmp_path_factory) -> Path:
-    return export_onnx(DEFAULT_MODEL, tmp_path_factory.mktemp("onnx") / "fp32")
+def fp32_dir(onnx_fp32_dir) -> Path:
+    return onnx_fp32_dir  # export_onnx's output, made once per session (conftest.py)
 
 
 @pytest.fixture(scope="session")
@@ -140,8 +140,8 @@ def test_encode_from_several_threads(fp32):
         assert np.allclose(result, expected, atol=1e-5)
 
 
-def test_int8_export_stays_close_to_fp32(tmp_path, fp32):
-    int8_dir = export_onnx(DEFAULT_MODEL, tmp_path / "int8", quantize="int8")
+def test_int8_export_stays_close_to_fp32(onnx_int8_dir, fp32):
+    int8_dir = onnx_int8_dir
     assert json.loads((int8_dir / EXPORT_INFO_FILE).read_text())["quantize"] == "int8"
     assert (int8_dir / MODEL_FILE).stat().st_size < 0.4 * (fp32.model_dir / MODEL_FILE).stat().st_size
     int8 = OnnxEmbedder(int8_dir, name=DEFAULT_MODEL)

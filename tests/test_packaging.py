@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -29,10 +30,16 @@ def data_files() -> list[str]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Built from a copy of the sources: setuptools writes build/ and *.egg-info beside the
+    # project it builds, and a stale build/ of the checkout would hide a missing declaration.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "kb_service", source / "kb_service", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     # --no-build-isolation: the venv's own setuptools builds it, offline and in seconds.
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--wheel-dir", str(out), str(ROOT)], capture_output=True, text=True, timeout=300,
+                           "--wheel-dir", str(out), str(source)], capture_output=True, text=True, timeout=300,
                           cwd=out)
     assert proc.returncode == 0, proc.stderr
     (built,) = out.glob("kb_service-*.whl")
