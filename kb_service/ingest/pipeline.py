@@ -143,6 +143,8 @@ def _embed(texts: list[str], embedder: Embedder, progress: Progress | None, batc
     # Sorting by length keeps each batch's padding small, which matters on two cores.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    if progress:
+        progress(0, len(order))  # said before the first batch, which may take a while
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         out[batch] = embedder.encode([texts[i] for i in batch], batch_size=batch_size)
