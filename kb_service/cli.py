@@ -372,14 +372,16 @@ def serve(
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "kb_service.api.supervisor", "--host", host,
-                                  "--port", str(port), "--workers", str(workers)])
+                                  "--port", str(port), "--workers", str(workers),
+                                  "--keep-alive", str(settings.keep_alive_s)])
     import uvicorn  # only here: the supervisor above replaces this process
 
     from kb_service.api.announce import announce_in_background
 
     announce_in_background(host, port)  # "kb is serving …" once /readyz answers 200
     uvicorn.run("kb_service.api.app:create_app", factory=True, host=host, port=port,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+                loop="uvloop", http="httptools", log_level="warning", access_log=False,
+                timeout_keep_alive=settings.keep_alive_s)
 
 
 @app.command()

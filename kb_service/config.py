@@ -112,6 +112,14 @@ class Settings(BaseSettings):
     # answer 504 early: an answer, once started, is given (they take milliseconds).
     worker_threads: int | None = Field(None, ge=0, le=64)
 
+    # Seconds an idle keep-alive connection stays open on the server. Longer than the clients'
+    # own idle expiry (httpx: 5 s, Python's and browsers' pools: about that or less), so that
+    # the client is the one that closes an idle connection. With both at 5 s (uvicorn's
+    # default), a request sent just as the server closed the connection is reset unanswered:
+    # the slow load test's ReadErrors (3 of 4,723; reproduced under CPU load: the server never
+    # saw the request, TCPAbortOnData counted the reset). An idle connection costs a socket.
+    keep_alive_s: int = Field(75, ge=1, le=3600)
+
     # Remote mode for the CLI
     url: str | None = None
 

@@ -19,9 +19,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def main() -> None:
-    host, port = sys.argv[1], int(sys.argv[2])
+    host, port, keep_alive_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     config = uvicorn.Config("kb_service.api.app:create_app", factory=True, loop="uvloop", http="httptools",
-                            log_level="warning", access_log=False)
+                            log_level="warning", access_log=False, timeout_keep_alive=keep_alive_s)
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 
 

@@ -30,11 +30,12 @@ MAX_RESTARTS = 5
 STOP_TIMEOUT_S = 30.0
 
 
-def _spawn(host: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kb_service.api.serve_worker", host, str(port)], env=env)
+def _spawn(host: str, port: int, env: dict[str, str], keep_alive_s: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "kb_service.api.serve_worker", host, str(port), str(keep_alive_s)],
+                            env=env)
 
 
-def run(host: str, port: int, workers: int) -> int:
+def run(host: str, port: int, workers: int, keep_alive_s: int = 75) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="kb-serve-"))
     env = {**os.environ, **prepare_run_dir(run_dir)}
     stopping = False
@@ -45,7 +46,7 @@ def run(host: str, port: int, workers: int) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    procs = [_spawn(host, port, env) for _ in range(workers)]
+    procs = [_spawn(host, port, env, keep_alive_s) for _ in range(workers)]
     announcing = announce_in_background(host, port)  # "kb is serving …" once /readyz answers 200
     restarts: list[float] = []
     code = 0
@@ -64,7 +65,7 @@ def run(host: str, port: int, workers: int) -> int:
                     break
                 print(f"kb serve: worker {proc.pid} exited with {proc.returncode}; starting another",
                       file=sys.stderr)
-                procs[i] = _spawn(host, port, env)
+                procs[i] = _spawn(host, port, env, keep_alive_s)
     finally:
         announcing.set()
         for proc in procs:
@@ -86,8 +87,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep-alive", type=int, default=75, help="idle keep-alive seconds (keep_alive_s)")
     args = parser.parse_args()
-    sys.exit(run(args.host, args.port, args.workers))
+    sys.exit(run(args.host, args.port, args.workers, args.keep_alive))
 
 
 if __name__ == "__main__":
