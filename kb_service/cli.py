@@ -163,6 +163,8 @@ def ingest(
                                         threads=settings.ingest_threads)
             except OnnxModelError as exc:
                 _fail(str(exc))
+            except OSError as exc:  # the export goes beside the index: an unusable folder shows here first
+                _fail(_unusable_index(settings.index, exc), code=1)
         else:
             try:
                 precision = resolve_precision(settings.ingest_precision)
@@ -202,8 +204,17 @@ def ingest(
     if not verbose and len(report.warnings) > 10:
         console.print(f"[yellow]… {len(report.warnings) - 10} more warnings (--verbose)[/yellow]")
     if settings.query_backend == "onnx":
-        _prepare_onnx_query_model(settings, console)
+        try:
+            _prepare_onnx_query_model(settings, console)
+        except OSError as exc:
+            _fail(_unusable_index(settings.index, exc), code=1)
     _print_ingest_summary(report, verbose)
+
+
+def _unusable_index(index: Path, exc: OSError) -> str:
+    # The same words as the index layer's IndexWriteError, for the files the CLI writes itself.
+    return (f"cannot use {index} as the index folder ({exc.strerror or exc}: {exc.filename or index}); "
+            "choose a writable folder (--index or KB_INDEX); nothing was changed")
 
 
 def _prepare_onnx_query_model(settings, console) -> None:

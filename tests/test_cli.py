@@ -132,3 +132,32 @@ def test_a_typo_in_a_choice_setting_is_an_error_naming_the_choices(tmp_path, doc
     assert "query_backend must be 'onnx' or 'torch', got 'onxx'" in result.stderr
     fusion = run("eval", "--fusion", "rfr", str(DEV_SET), "--index", str(tmp_path))
     assert fusion.returncode == 2 and "--fusion must be 'weighted' or 'rrf', got 'rfr'" in fusion.stderr
+
+
+@needs_shared_corpus
+def test_serve_ends_with_the_line_that_says_where_it_listens(corpus_index_dir, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a free port; the OS may hand it out again, rarely
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KB_INDEX": str(corpus_index_dir)}
+    with open(log, "wb") as out:
+        server = subprocess.Popen([*KB, "serve", "--workers", "1", "--port", str(port)], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wanted = f"kb is serving http://127.0.0.1:{port} — chat at /, API docs at /docs"
+        deadline = time.monotonic() + 300  # a bound for loading the index on a busy machine
+        while wanted not in log.read_text(errors="replace") and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the log for a condition, with a deadline
+        text = log.read_text(errors="replace")
+        assert wanted in text, text
+        # printed once /readyz answers, so the server does answer by then
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

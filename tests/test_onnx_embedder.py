@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder
+from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model_path
 from kb_service.models.onnx import (
     EXPORT_FORMAT_VERSION,
     EXPORT_INFO_FILE,
@@ -58,7 +58,8 @@ def fp32(fp32_dir) -> OnnxEmbedder:
 def test_export_writes_a_complete_folder_and_records_its_source(fp32_dir):
     assert sorted(p.name for p in fp32_dir.iterdir()) == sorted([MODEL_FILE, TOKENIZER_FILE, EXPORT_INFO_FILE])
     info = json.loads((fp32_dir / EXPORT_INFO_FILE).read_text())
-    assert info["source_model"] == DEFAULT_MODEL
+    # made through the export cache, which hands export_onnx the resolved model folder
+    assert info["source_model"] in (DEFAULT_MODEL, resolve_model_path(DEFAULT_MODEL))
     assert info["quantize"] == "none"
     assert info["dim"] == 384 and info["max_tokens"] == 256
     assert len(info["weights_sha256"]) == 64 and info["opset"] >= 13
