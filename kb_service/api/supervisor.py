@@ -47,7 +47,7 @@ def run(host: str, port: int, workers: int, keep_alive_s: int = 75) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     procs = [_spawn(host, port, env, keep_alive_s) for _ in range(workers)]
-    announcing = announce_in_background(host, port)  # "kb is serving …" once /readyz answers 200
+    announcing = announce_in_background(host, port, workers)  # "kb is serving …" once /readyz answers 200
     restarts: list[float] = []
     code = 0
     try:
