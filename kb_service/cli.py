@@ -152,7 +152,7 @@ def ingest(
     from kb_service.ingest.pipeline import NothingToIndex, ingest as run_ingest
     from kb_service.kb import ensure_onnx_export
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # one line per message in a log, too
     try:
         if settings.ingest_backend == "onnx":
             from kb_service.models.onnx import OnnxEmbedder, OnnxModelError
