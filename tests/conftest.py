@@ -25,6 +25,15 @@ _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="kb-test-cache-"))
 os.environ["KB_CACHE_DIR"] = str(_SESSION_CACHE)
 
 
+try:  # hypothesis keeps an example database in ./.hypothesis, inside the checkout: not here
+    from hypothesis import settings as _hypothesis_settings
+
+    _hypothesis_settings.register_profile("kb", database=None)
+    _hypothesis_settings.load_profile("kb")
+except ImportError:  # pragma: no cover - the test extras are not installed
+    pass
+
+
 def pytest_unconfigure(config) -> None:
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
