@@ -23,15 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="kb-test-cache-"))
 os.environ["KB_CACHE_DIR"] = str(_SESSION_CACHE)
-
-
-try:  # hypothesis keeps an example database in ./.hypothesis, inside the checkout: not here
-    from hypothesis import settings as _hypothesis_settings
-
-    _hypothesis_settings.register_profile("kb", database=None)
-    _hypothesis_settings.load_profile("kb")
-except ImportError:  # pragma: no cover - the test extras are not installed
-    pass
+# hypothesis keeps its example database and caches in ./.hypothesis, inside the checkout: not here.
+os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(_SESSION_CACHE / "hypothesis")
 
 
 def pytest_unconfigure(config) -> None:
