@@ -44,13 +44,14 @@ def wait_and_announce(host: str, port: int, *, workers: int = 1, stopped: thread
     """Poll ``/readyz`` until every worker says 200, then print the serving line; False when
     that never came."""
     url = _probe_url(host, port)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP proxy
     needed = 1 if workers <= 1 else READY_RUN_PER_WORKER * workers
     run = 0
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline and not (stopped and stopped.is_set()):
         try:
             # urllib opens a new connection each time, so the kernel may pick another worker
-            with urllib.request.urlopen(url, timeout=2.0) as response:
+            with opener.open(url, timeout=2.0) as response:
                 if response.status == 200:
                     run += 1
                     if run >= needed:
