@@ -20,10 +20,37 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="kb: grounded, cited answers from product documentation.")
 
 LangOption = typer.Option(None, "--lang", help="Answer in this language: en or fr (default: detected).")
-JsonOption = typer.Option(False, "--json", help="Print JSON for scripts.")
+# metavar="" shows a flag as a flag in --help (typer would print "<bool>", as if it took a value).
+FLAG = ""
+JsonOption = typer.Option(False, "--json", metavar=FLAG, help="Print JSON for scripts.")
 IndexOption = typer.Option(None, "--index", help="Index folder (default: index/, or KB_INDEX).")
 ConfigOption = typer.Option(None, "--config", help="Configuration file (default: kb.toml, or KB_CONFIG).")
 UrlOption = typer.Option(None, "--url", help="Ask a running kb server instead of loading the index (or KB_URL).")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kb-service")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from kb_service import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kb {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, metavar=FLAG,
+                                 help="Print kb's version and exit."),
+) -> None:
+    """kb: grounded, cited answers from product documentation."""
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -47,10 +74,13 @@ def _quiet_libraries() -> None:
 
 
 def _check_lang(lang: Optional[str]) -> None:
-    from kb_service.types import LANGUAGES
+    from kb_service.types import LANGUAGES, check_choice
 
-    if lang is not None and lang not in LANGUAGES:
-        _fail(f"--lang must be 'en' or 'fr', got {lang!r}")
+    if lang is not None:
+        try:
+            check_choice("--lang", lang, LANGUAGES)
+        except ValueError as exc:
+            _fail(str(exc))
 
 
 def _load_kb(config: Optional[Path], index: Optional[Path]):
@@ -110,8 +140,8 @@ def _question_text(words: list[str]) -> str:
 def ingest(
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every missing link target and warning."),
-    force: bool = typer.Option(False, "--force", help="Rebuild even when nothing changed."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar=FLAG, help="List every missing link target and warning."),
+    force: bool = typer.Option(False, "--force", metavar=FLAG, help="Rebuild even when nothing changed."),
 ) -> None:
     """Chunk, embed and index the configured documentation sources."""
     _quiet_libraries()
@@ -124,9 +154,7 @@ def ingest(
     from kb_service.ingest.pipeline import NothingToIndex, ingest as run_ingest
     from kb_service.kb import ensure_onnx_export
 
-    console = Console(stderr=True)
-    if settings.ingest_backend not in ("torch", "onnx"):
-        _fail(f"ingest_backend must be 'torch' or 'onnx', got {settings.ingest_backend!r}")
+    console = Console(stderr=True, soft_wrap=True)  # one line per message in a log, too
     try:
         if settings.ingest_backend == "onnx":
             from kb_service.models.onnx import OnnxEmbedder, OnnxModelError
@@ -137,6 +165,8 @@ def ingest(
                                         threads=settings.ingest_threads)
             except OnnxModelError as exc:
                 _fail(str(exc))
+            except OSError as exc:  # the export goes beside the index: an unusable folder shows here first
+                _fail(_unusable_index(settings.index, exc), code=1)
         else:
             try:
                 precision = resolve_precision(settings.ingest_precision)
@@ -151,16 +181,22 @@ def ingest(
         task = bar.add_task("embed", total=None)
 
         started: list[bool] = []
+        quarters_said: set[int] = set()
 
         def progress(done: int, total: int) -> None:
             if not started:  # one plain line too, for logs and non-terminal output
                 started.append(True)
-                typer.echo(f"embedding {total} new or changed chunks…", err=True)
+                typer.echo(f"embedding {total} new or changed chunks (the first run embeds them all)…", err=True)
             bar.update(task, completed=done, total=total)
+            quarter = 4 * done // max(total, 1)
+            if not console.is_terminal and quarter not in quarters_said and 0 < quarter:
+                quarters_said.add(quarter)  # no live bar in a log: a line at 25, 50, 75 and 100 %
+                typer.echo(f"  embedded {done}/{total} chunks", err=True)
 
         try:
             report = run_ingest(sources=settings.sources, link_depth=settings.link_depth,
-                                index_root=settings.index, embedder=embedder, progress=progress, force=force)
+                                index_root=settings.index, embedder=embedder, progress=progress,
+                                stage=lambda line: console.print(line, highlight=False), force=force)
         except NothingToIndex as exc:
             _fail(str(exc), code=1)
         except (IndexWriteError, IndexLockError, OSError) as exc:
@@ -173,10 +209,37 @@ def ingest(
         from kb_service.models.onnx import OnnxModelError
 
         try:
-            ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+            _prepare_onnx_query_model(settings, console)
         except OnnxModelError as exc:
             _fail(str(exc), code=1)
+        except OSError as exc:
+            _fail(_unusable_index(settings.index, exc), code=1)
     _print_ingest_summary(report, verbose)
+
+
+def _unusable_index(index: Path, exc: OSError) -> str:
+    # The same words as the index layer's IndexWriteError, for the files the CLI writes itself.
+    return (f"cannot use {index} as the index folder ({exc.strerror or exc}: {exc.filename or index}); "
+            "choose a writable folder (--index or KB_INDEX); nothing was changed")
+
+
+def _prepare_onnx_query_model(settings, console) -> None:
+    """The ONNX query model next to the index: said aloud when it has to be made (once)."""
+    import time
+
+    from kb_service.kb import ensure_onnx_export, onnx_model_dir
+    from kb_service.models.onnx import OnnxModelError, read_export_info
+
+    try:
+        read_export_info(onnx_model_dir(settings.index, settings.model, settings.onnx_quantize))
+        return  # already there: nothing to say
+    except (OnnxModelError, ValueError):
+        pass
+    console.print(f"preparing the ONNX query model ({settings.onnx_quantize}): a one-time export, "
+                  "or a copy from the export cache when it holds one…", highlight=False)
+    started = time.perf_counter()
+    ensure_onnx_export(settings.index, settings.model, settings.onnx_quantize)
+    console.print(f"ONNX query model ready ({time.perf_counter() - started:.1f} s)", highlight=False)
 
 
 def _print_ingest_summary(report, verbose: bool) -> None:
@@ -260,7 +323,7 @@ def eval_(
         help="List the failed questions and conversations (default: listed, except for a held-out "
              "set, a file whose name contains 'fresh2', which is scored without its failures being read).",
     ),
-    fusion: Optional[str] = typer.Option(None, "--fusion", help="weighted (default) or rrf, for comparisons."),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="Fusion to compare: weighted (the default) or rrf."),
     config: Optional[Path] = ConfigOption,
     index: Optional[Path] = IndexOption,
 ) -> None:
@@ -273,8 +336,13 @@ def eval_(
             sets.append((file, load_questions(file)))
         except (OSError, ValueError) as exc:
             _fail(str(exc))
-    if fusion not in (None, "weighted", "rrf"):
-        _fail(f"--fusion must be 'weighted' or 'rrf', got {fusion!r}")
+    if fusion is not None:
+        from kb_service.types import FUSIONS, check_choice
+
+        try:
+            check_choice("--fusion", fusion, FUSIONS)
+        except ValueError as exc:
+            _fail(str(exc))
     kb = _load_kb(config, index)
     if fusion:
         kb.retriever.fusion = fusion
@@ -292,17 +360,25 @@ def eval_(
 
 
 @app.command()
-def info(config: Optional[Path] = ConfigOption, index: Optional[Path] = IndexOption) -> None:
-    """Summarise the live index (model, counts, build time)."""
+def info(
+    as_json: bool = JsonOption,
+    config: Optional[Path] = ConfigOption,
+    index: Optional[Path] = IndexOption,
+) -> None:
+    """Summarise the live index (model, counts, build time); --json in the keys of /v1/index."""
     settings = _settings(config, index)
     from kb_service.store.index import read_manifest
+    from kb_service.views import format_index, index_view
 
     manifest = read_manifest(settings.index)
     if manifest is None:
         _fail(f"no index at {settings.index}: run `kb ingest`", code=1)
-    summary = {k: manifest.get(k) for k in ("model", "dim", "format_version", "created_at", "build", "dense", "chunk_counts")}
-    summary["documents"] = sorted(manifest.get("documents", {}))
-    typer.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    view = index_view(manifest, settings.query_backend)
+    if as_json:
+        view["document_keys"] = sorted(manifest.get("documents", {}))
+        typer.echo(json.dumps(view, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(format_index(view))
 
 
 def _default_question_sets() -> list[Path]:
@@ -450,6 +526,8 @@ def serve(
         os.environ["KB_CONFIG"] = str(config)
     os.environ["KB_INDEX"] = str(settings.index)
     workers = workers or settings.workers
+    typer.echo(f"kb serve: loading the index {settings.index} ({workers} worker"
+               f"{'s' if workers > 1 else ''}) on {host}:{port}…", err=True)
     if workers > 1:
         # One socket per worker (SO_REUSEPORT) under a standard-library supervisor, which
         # replaces this process so that the CLI's imports do not stay resident
@@ -458,8 +536,10 @@ def serve(
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "kb_service.api.supervisor", "--host", host,
                                   "--port", str(port), "--workers", str(workers)])
+    from kb_service.api.announce import announce_in_background
     from kb_service.api.lifecycle import run  # only here: the supervisor above replaces this process
 
+    announce_in_background(host, port)  # "kb is serving …" once /readyz answers 200
     run(host, port)  # SIGTERM drains first (/readyz 503 for drain_s), then stops and exits 0
 
 

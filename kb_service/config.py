@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +19,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kb_service.types import LANGUAGES
+from kb_service.types import LANGUAGES, Language, check_choice
+
+QueryBackend = Literal["onnx", "torch"]
+IngestBackend = Literal["torch", "onnx"]
+OnnxQuantize = Literal["int8", "none"]
+IngestPrecision = Literal["auto", "fp32", "bf16"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL_PATTERN = "https://experienceleague.adobe.com/{lang}/docs/journey-optimizer/using/{page}#{anchor}"
@@ -30,18 +35,16 @@ class SourceConfig(BaseModel):
 
     name: str
     root: Path
-    lang: str
+    lang: Language
     # {lang}, {page} (path below help/using/ without .md) and {anchor} are filled in per chunk.
     url: str = DEFAULT_URL_PATTERN
     entry: list[str] = Field(default_factory=lambda: ["help/using/start/journeys-vs-campaigns.md"])
     optional: bool = False  # a missing optional root is one warning, not an error
 
-    @field_validator("lang")
+    @field_validator("lang", mode="before")
     @classmethod
     def _known_lang(cls, value: str) -> str:
-        if value not in LANGUAGES:
-            raise ValueError(f"lang must be 'en' or 'fr', got {value!r}")
-        return value
+        return check_choice("lang", value, LANGUAGES)
 
 
 def _default_sources() -> list[SourceConfig]:
@@ -59,21 +62,21 @@ class Settings(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=_default_sources)
     # Query embeddings: "onnx" (no torch on the query path, exported once next to the index)
     # or "torch" (sentence-transformers, the reference).
-    query_backend: str = "onnx"
+    query_backend: QueryBackend = "onnx"
     # int8 (dynamic, per-channel) embeds a question in ~2.4 ms against ~6 ms for fp32, one
     # thread each; over our 223 labelled questions its retrieval figures match fp32's
     # (docs/performance.md). "none" serves the fp32 export.
-    onnx_quantize: str = "int8"
+    onnx_quantize: OnnxQuantize = "int8"
     # Chunk embeddings at ingest: "torch" (sentence-transformers, the reference) or "onnx"
     # (the exported fp32 graph the queries use: cosine >= 0.99999 to torch, no torch model
     # load; not faster for batched chunks on 2 cores, see docs/performance.md). Both build
     # the same index, and re-ingesting with the other backend reuses its vectors.
-    ingest_backend: str = "torch"
+    ingest_backend: IngestBackend = "torch"
     # Arithmetic of the torch chunk embeddings: "bf16" (autocast; CPUs with native bfloat16,
     # AVX512-BF16 or AMX, run it about twice as fast: all 1,142 chunks in 11.9 s against
     # 20.0 s, vectors at cosine >= 0.99997 to fp32), "fp32", or "auto": bf16 where the CPU
     # has it natively, fp32 elsewhere (emulated bf16 would be slower). Queries never use it.
-    ingest_precision: str = "auto"
+    ingest_precision: IngestPrecision = "auto"
     # Intra-op threads of the query embedder. One: a question is too short for a second
     # thread to pay (int8: 2.4 ms on 1 thread, 2.2 ms on 2 for 40 % more CPU), and concurrent
     # requests already keep both cores busy with one embedding each.
@@ -160,6 +163,13 @@ class Settings(BaseSettings):
     # (HAProxy in deploy/: 1 s checks, 2 failures). Then in-flight requests get up to
     # request_timeout_s to finish and the process exits 0. SIGINT (Ctrl-C) skips the delay.
     drain_s: float = Field(3.0, ge=0, le=300)
+    # Seconds an idle keep-alive connection stays open on the server. Longer than the clients'
+    # own idle expiry (httpx: 5 s, Python's and browsers' pools: about that or less), so that
+    # the client is the one that closes an idle connection. With both at 5 s (uvicorn's
+    # default), a request sent just as the server closed the connection is reset unanswered:
+    # the slow load test's ReadErrors (3 of 4,723; reproduced under CPU load: the server never
+    # saw the request, TCPAbortOnData counted the reset). An idle connection costs a socket.
+    keep_alive_s: int = Field(75, ge=1, le=3600)
 
     # Remote mode for the CLI
     url: str | None = None
@@ -229,12 +239,28 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     config: dict[str, Any] = dict(Settings.model_config)
     config["toml_file"] = path
     settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+    where = f" in {path}" if path else ""
     try:
         settings = settings_cls(**{k: v for k, v in overrides.items() if v is not None})
-    except Exception as exc:  # pydantic ValidationError or TOML decode error
-        raise ConfigError(f"invalid configuration{f' in {path}' if path else ''}: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration{where} (or KB_* environment): {_explain(exc)}") from exc
+    except Exception as exc:  # a TOML decode error
+        raise ConfigError(f"invalid configuration{where}: {exc}") from exc
     base = path.resolve().parent if path else PROJECT_ROOT
     return _resolve_paths(settings, base, from_file="index" not in overrides or overrides.get("index") is None)
+
+
+def _explain(exc: ValidationError) -> str:
+    """One readable clause per problem: ``ingest_precision must be 'auto', 'fp32' or 'bf16', got 'fp16'``."""
+    clauses = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "value"
+        if error["type"] == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            clauses.append(f"{name} must be {expected}, got {error['input']!r}")
+        else:
+            clauses.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+    return "; ".join(clauses)
 
 
 def _resolve_paths(settings: Settings, base: Path, from_file: bool) -> Settings:

@@ -6,15 +6,35 @@ Everything is keyed by stable ids (``Chunk.chunk_id``), never by list position.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable, Literal, get_args
 
 # Kinds of chunk the chunker emits. ``table`` is a whole table kept retrievable as one unit;
 # ``table_row`` is one body row rendered as "Header: cell | Header: cell"; ``list_item`` is one
 # item of a list that is also kept whole in another chunk; ``question`` is the question that
 # titles a FAQ section, a retrieval handle for its answer chunk (never shown on its own).
-CHUNK_KINDS = ("paragraph", "list", "list_item", "question", "table", "table_row", "faq", "code", "callout", "section")
+ChunkKind = Literal["paragraph", "list", "list_item", "question", "table", "table_row", "faq", "code", "callout", "section"]
+CHUNK_KINDS: tuple[str, ...] = get_args(ChunkKind)
 
-LANGUAGES = ("en", "fr")
+Language = Literal["en", "fr"]
+LANGUAGES: tuple[str, ...] = get_args(Language)
+
+# How dense and lexical candidates are fused (retrieve/hybrid.py): a weighted score mix, or
+# reciprocal-rank fusion for comparisons (`kb eval --fusion rrf`).
+Fusion = Literal["weighted", "rrf"]
+FUSIONS: tuple[str, ...] = get_args(Fusion)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` when it is one of ``choices``; else ValueError naming the setting and the choices.
+
+    The one check behind every closed set of names (settings, chunk kinds, fusion), so that a
+    typo is an error that says what would have been accepted, never a silent fallback.
+    """
+    options = tuple(choices)
+    if value not in options:
+        listed = ", ".join(repr(o) for o in options[:-1]) + f" or {options[-1]!r}" if len(options) > 1 else repr(options[0])
+        raise ValueError(f"{name} must be {listed}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +57,7 @@ class ChunkDraft:
 
     text: str  # shown to users: dialect markup resolved, no front matter, no HTML comments
     embed_text: str  # what is embedded: title/heading context + text, fits the model window
-    kind: str  # one of CHUNK_KINDS
+    kind: ChunkKind
     heading_path: tuple[str, ...]  # e.g. ("Journeys vs Campaigns: ...", "Decision guide", "Step 2: ...")
     anchor: str  # explicit {#id} of the nearest heading, else a slug of it
     line_start: int
@@ -47,6 +67,9 @@ class ChunkDraft:
     # Chunks that restate one fact share a group (a table and its rows): used for diversity.
     group: str = ""
 
+    def __post_init__(self) -> None:
+        check_choice("chunk kind", self.kind, CHUNK_KINDS)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -55,7 +78,7 @@ class Chunk:
     chunk_id: str  # content hash + location, stable across re-ingests of unchanged text
     source: str  # name of the configured source it came from
     path: str  # document path relative to its source root, e.g. help/using/start/x.md
-    lang: str
+    lang: Language
     title: str  # document title
     heading_path: tuple[str, ...]
     anchor: str
@@ -63,7 +86,7 @@ class Chunk:
     alt_url: str | None  # same section in the other language, when that page exists
     line_start: int
     line_end: int
-    kind: str
+    kind: ChunkKind
     text: str
     embed_text: str
     cells: tuple[tuple[str, str], ...] = ()
@@ -72,6 +95,9 @@ class Chunk:
     # with its lead-in), in page order: what an answer quotes. Each has a vector of its own
     # in the index (LoadedIndex.unit_vectors), so units are chosen by meaning.
     units: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_choice("chunk kind", self.kind, CHUNK_KINDS)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

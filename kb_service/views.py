@@ -51,6 +51,41 @@ def answer_view(answer: Answer, answer_id: str | None = None, index_build: str |
     }
 
 
+def index_view(manifest: dict[str, Any], query_backend: str) -> dict[str, Any]:
+    """The live index in the keys of ``GET /v1/index``, read from its manifest alone."""
+    return {
+        "model": manifest.get("model"),
+        "dim": manifest.get("dim"),
+        "format_version": manifest.get("format_version"),
+        "built_at": manifest.get("created_at"),
+        "build": manifest.get("build"),
+        "dense": manifest.get("dense"),
+        "counts": manifest.get("chunk_counts"),
+        "documents": len(manifest.get("documents", {})),
+        "query_backend": query_backend,
+    }
+
+
+def format_index(view: dict[str, Any]) -> str:
+    """``index_view`` as an aligned two-column table for people."""
+    counts = view.get("counts") or {}
+    dense = view.get("dense") or {}
+    rows = [
+        ("model", f"{view['model']} ({view['dim']} dimensions)"),
+        ("built at", view["built_at"] or "-"),
+        ("build", view["build"] or "-"),
+        ("format version", str(view["format_version"])),
+        ("documents", str(view["documents"])),
+        ("chunks", str(counts.get("total", "-"))),
+        ("  by language", ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_lang") or {}).items())) or "-"),
+        ("  by kind", ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_kind") or {}).items())) or "-"),
+        ("dense index", ", ".join(f"{k} {v}" for k, v in dense.items()) or "-"),
+        ("query backend", view["query_backend"]),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
 def where(view: dict[str, Any]) -> str:
     trail = " › ".join([view.get("title", "")] + [h for h in view.get("heading_path", [])[1:]])
     return trail.strip(" ›")

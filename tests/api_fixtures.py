@@ -205,7 +205,9 @@ def uvicorn_server(index: Path, tmp: Path, **env_overrides: str) -> Iterator[Ser
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "kb_service.api.app:create_app", "--factory", "--fd", str(sock.fileno()),
-             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+             # as `kb serve` does (config.py keep_alive_s: why it outlasts the clients' expiry)
+             "--timeout-keep-alive", str(Settings().keep_alive_s)],
             cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, pass_fds=[sock.fileno()],
         )
     sock.close()

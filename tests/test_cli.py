@@ -101,10 +101,64 @@ def test_search_and_info_and_eval(corpus_index_dir):
     env = {"KB_INDEX": str(corpus_index_dir)}
     search = run("search", "-k", "3", "--json", "direct mail", env=env)
     assert search.returncode == 0 and len(json.loads(search.stdout)["hits"]) == 3
-    info = json.loads(run("info", env=env).stdout)
-    assert info["model"] == "all-MiniLM-L6-v2" and info["chunk_counts"]["total"] > 0
+    info = json.loads(run("info", "--json", env=env).stdout)
+    assert info["model"] == "all-MiniLM-L6-v2" and info["counts"]["total"] > 0 and info["built_at"]
+    # the keys of GET /v1/index (api/schemas.py IndexInfoPublic), plus the documents' keys
+    from kb_service.api.schemas import IndexInfoPublic
+
+    assert set(IndexInfoPublic.model_fields) <= set(info)
+    table = run("info", env=env).stdout
+    assert "built at" in table and f"{info['counts']['total']}" in table and "{" not in table
     report = run("eval", "--json", str(DEV_SET), env=env)
     assert report.returncode == 0
     overall = json.loads(report.stdout)["overall"]
     assert set(overall) >= {"recall@1", "recall@5", "mrr@10", "ndcg@10", "approach_accuracy", "abstention_accuracy", "false_abstention_rate"}
     assert json.loads(report.stdout)["by_lang"].keys() == {"en", "fr"}
+
+
+def test_version_and_flags_in_help():
+    from kb_service import __version__
+
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"kb {__version__}"
+    help_text = run("ask", "--help", env={"COLUMNS": "120"}).stdout
+    json_line = next(line for line in help_text.splitlines() if "--json" in line)
+    assert "<bool>" not in json_line and "Print JSON" in json_line  # a flag, not an option taking a value
+
+
+def test_a_typo_in_a_choice_setting_is_an_error_naming_the_choices(tmp_path, docs):
+    config = write_config(tmp_path, docs, extra='query_backend = "onxx"')
+    result = run("ingest", "--config", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "query_backend must be 'onnx' or 'torch', got 'onxx'" in result.stderr
+    fusion = run("eval", "--fusion", "rfr", str(DEV_SET), "--index", str(tmp_path))
+    assert fusion.returncode == 2 and "--fusion must be 'weighted' or 'rrf', got 'rfr'" in fusion.stderr
+
+
+@needs_shared_corpus
+def test_serve_ends_with_the_line_that_says_where_it_listens(corpus_index_dir, tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as probe:  # a free port; the OS may hand it out again, rarely
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KB_INDEX": str(corpus_index_dir)}
+    with open(log, "wb") as out:
+        server = subprocess.Popen([*KB, "serve", "--workers", "1", "--port", str(port)], env=env,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wanted = f"kb is serving http://127.0.0.1:{port} — chat at /, API docs at /docs"
+        deadline = time.monotonic() + 300  # a bound for loading the index on a busy machine
+        while wanted not in log.read_text(errors="replace") and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling the log for a condition, with a deadline
+        text = log.read_text(errors="replace")
+        assert wanted in text, text
+        # printed once /readyz answers, so the server does answer by then
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=30).status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

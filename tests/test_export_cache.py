@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,13 @@ from kb_service.models.onnx import EXPORT_INFO_FILE, MODEL_FILE, OnnxEmbedder, f
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    """A cache holding one real fp32 export (the only export this module pays for)."""
+def cache(tmp_path_factory, onnx_fp32_dir) -> Path:
+    """A cache of this module's own, holding one real fp32 export: the session's, taken from
+    the session cache (conftest.py) so that this module does not export the model again."""
     root = tmp_path_factory.mktemp("kb-cache")
-    export_cache.export_into(DEFAULT_MODEL, tmp_path_factory.mktemp("first") / "model", quantize="none", cache=root)
+    session_entries = [p for p in (export_cache.cache_dir() / "onnx").iterdir() if p.is_dir() and p.name.split("-")[1] == "none"]
+    (entry,) = session_entries
+    shutil.copytree(entry, root / "onnx" / entry.name)
     return root
 
 

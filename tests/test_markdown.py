@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kb_service.ingest.markdown import Link, parse_markdown, slugify
+from kb_service.ingest.markdown import Link, closes_fence, parse_markdown, slugify
 
 CORPUS = Path(__file__).parents[2] / "shared/corpus"
 
@@ -499,3 +499,24 @@ def test_corpus_french_zero_width_list_items_are_lists():
     doc, _ = corpus_doc("fr/help/using/start/journeys-vs-campaigns.md")
     uses = [b for b in doc.blocks if b.kind == "list" and "abandon de panier" in b.text]
     assert uses and uses[0].text.startswith("- Récupération après abandon de panier")
+
+
+@pytest.mark.parametrize("line, opening, closes", [
+    ("```", "```", True),
+    ("````", "```", True),           # a longer run of the same character closes
+    ("```   ", "```", True),         # trailing spaces only
+    ("``", "```", False),            # shorter than the opening run
+    ("```python", "```", False),     # an info string: an opening line, content here
+    ("~~~", "```", False),           # the other fence character
+    ("   ```", "````", False),       # shorter again, even indented
+    ("text", "```", False),
+])
+def test_closes_fence_follows_commonmark(line, opening, closes):
+    assert closes_fence(line, opening) is closes
+
+
+def test_a_shorter_fence_line_inside_a_longer_fence_stays_code():
+    # The copy of the closing check that lacked the length test ended this fence at "```".
+    parsed = parse_markdown("# T\n\n````\n```\n[!UICONTROL kept]\n````\n\nAfter.\n")
+    code = [b for b in parsed.blocks if b.kind == "code"]
+    assert len(code) == 1 and "[!UICONTROL kept]" in code[0].text

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder
+from kb_service.models.sentence_transformers import DEFAULT_MODEL, SentenceTransformerEmbedder, resolve_model_path
 from kb_service.models.onnx import (
     EXPORT_FORMAT_VERSION,
     EXPORT_INFO_FILE,
@@ -44,8 +44,8 @@ def reference() -> SentenceTransformerEmbedder:
 
 
 @pytest.fixture(scope="session")
-def fp32_dir(tmp_path_factory) -> Path:
-    return export_onnx(DEFAULT_MODEL, tmp_path_factory.mktemp("onnx") / "fp32")
+def fp32_dir(onnx_fp32_dir) -> Path:
+    return onnx_fp32_dir  # export_onnx's output, made once per session (conftest.py)
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,8 @@ def fp32(fp32_dir) -> OnnxEmbedder:
 def test_export_writes_a_complete_folder_and_records_its_source(fp32_dir):
     assert sorted(p.name for p in fp32_dir.iterdir()) == sorted([MODEL_FILE, TOKENIZER_FILE, EXPORT_INFO_FILE])
     info = json.loads((fp32_dir / EXPORT_INFO_FILE).read_text())
-    assert info["source_model"] == DEFAULT_MODEL
+    # made through the export cache, which hands export_onnx the resolved model folder
+    assert info["source_model"] in (DEFAULT_MODEL, resolve_model_path(DEFAULT_MODEL))
     assert info["quantize"] == "none"
     assert info["dim"] == 384 and info["max_tokens"] == 256
     assert len(info["weights_sha256"]) == 64 and info["opset"] >= 13
@@ -140,8 +141,8 @@ def test_encode_from_several_threads(fp32):
         assert np.allclose(result, expected, atol=1e-5)
 
 
-def test_int8_export_stays_close_to_fp32(tmp_path, fp32):
-    int8_dir = export_onnx(DEFAULT_MODEL, tmp_path / "int8", quantize="int8")
+def test_int8_export_stays_close_to_fp32(onnx_int8_dir, fp32):
+    int8_dir = onnx_int8_dir
     assert json.loads((int8_dir / EXPORT_INFO_FILE).read_text())["quantize"] == "int8"
     assert (int8_dir / MODEL_FILE).stat().st_size < 0.4 * (fp32.model_dir / MODEL_FILE).stat().st_size
     int8 = OnnxEmbedder(int8_dir, name=DEFAULT_MODEL)

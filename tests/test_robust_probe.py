@@ -105,7 +105,9 @@ def test_slow_bodies_do_not_lock_others_out_and_get_408(api_index, shared_kb):
 
 
 def test_idle_and_half_sent_connections_are_closed(api_index, shared_kb):
-    settings = api_settings(api_index, idle_timeout_s=1.0)
+    # An idle keep-alive connection waits keep_alive_s (75 by default, beyond the clients'
+    # own expiry); the others, idle_timeout_s. Both short here so the test is quick.
+    settings = api_settings(api_index, idle_timeout_s=1.0, keep_alive_s=2)
     with live_server(settings, kb=shared_kb) as (url, _app):
         idle = raw(url)  # connects, never sends a byte
         half_line = raw(url)

@@ -43,7 +43,6 @@ MAX_REQUESTS = 200_000  # a bound on the run besides its duration
 WARM_UP_REQUESTS = 200  # memory is measured from after these (caches, allocator arenas, threads)
 RSS_GROWTH_BOUND_MB = 150
 CLIENT_TIMEOUT_S = 120  # generous: a request slower than this counts as an error (a hang)
-REPORT = REPO / "bench" / "load_test.json"
 
 PREFIXES = ["", "please tell me: ", "quick question, ", "for my team: ", "in short, "]
 SUFFIXES = ["", " thanks", " (we are new to this)", " — any advice?", " please"]
@@ -145,15 +144,22 @@ async def drive(url: str, pid: int, clients: int, seconds: float) -> dict:
             "latency": summary(ok), "latency_by_route": by_route, "memory": memory}
 
 
-def write_report(section: str, figures: dict) -> None:
-    report = json.loads(REPORT.read_text()) if REPORT.is_file() else {}
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory) -> Path:
+    configured = os.environ.get("KB_LOAD_REPORT")
+    return Path(configured) if configured else tmp_path_factory.getbasetemp() / "load_test.json"
+
+
+def write_report(report_file: Path, section: str, figures: dict) -> None:
+    report = json.loads(report_file.read_text()) if report_file.is_file() else {}
     report[section] = figures
     report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                          "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
-    REPORT.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    report_file.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"load report written to {report_file}")
 
 
-def test_load_32_clients_mixed_routes_zero_errors_bounded_memory(api_index, tmp_path):
+def test_load_32_clients_mixed_routes_zero_errors_bounded_memory(api_index, tmp_path, report_file):
     with uvicorn_server(api_index, tmp_path) as server:
         pid = server.process.pid
         load_before = os.getloadavg()[0]
@@ -171,7 +177,7 @@ def test_load_32_clients_mixed_routes_zero_errors_bounded_memory(api_index, tmp_
         "load_average_1m_at_start": round(load_before, 2),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     })
-    write_report("load", figures)
+    write_report(report_file, "load", figures)
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     assert figures["errors"] == 0, figures["error_samples"]
     assert figures["requests"] > LOAD_CLIENTS
@@ -196,7 +202,7 @@ async def burst(url: str, size: int) -> list[tuple[int, float, str | None, str |
         return await asyncio.gather(*(one(n) for n in range(size)))
 
 
-def test_overload_answers_503_with_retry_after_instead_of_queueing(api_index, tmp_path):
+def test_overload_answers_503_with_retry_after_instead_of_queueing(api_index, tmp_path, report_file):
     with uvicorn_server(api_index, tmp_path, KB_MAX_CONCURRENCY=str(OVERLOAD_LIMIT)) as server:
         results = asyncio.run(burst(server.url, BURST))
         assert server.process.poll() is None
@@ -214,5 +220,5 @@ def test_overload_answers_503_with_retry_after_instead_of_queueing(api_index, tm
         "refused_latency": summary([s for _, s, _, _ in refused]),
         "served_latency": summary([s for _, s, _, _ in served]),
     }
-    write_report("overload", figures)
+    write_report(report_file, "overload", figures)
     print(json.dumps(figures, indent=2))

@@ -105,16 +105,32 @@ def _workers_of(server: Server) -> list[int]:
     return [int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+# A SIGKILLed worker's listening socket goes with it, and the connections the kernel had
+# already queued on that socket are reset (SO_REUSEPORT hands them to another socket only
+# with net.ipv4.tcp_migrate_req=1, off by default): a request sent just as the worker died
+# gets "connection reset" without reaching any worker (2 runs in 6 before this budget).
+# Such a request is retried, once; the test allows this for at most RESET_BUDGET requests,
+# one kill's worth, and fails on any other error or on a reset past the budget.
+RESET_BUDGET = 2
+
+
 def test_a_worker_that_dies_is_replaced_and_the_other_keeps_answering(two_workers):
     before = _workers_of(two_workers)
     assert len(before) == 2
     os.kill(before[0], signal.SIGKILL)
+    resets = 0
     for _ in range(300):  # bounded: the supervisor checks its workers every 0.2 s
         current = _workers_of(two_workers)
         if len(current) == 2 and before[0] not in current:
             break
-        answer = httpx.post(two_workers.url + "/v1/ask", json={"question": "which approach for a newsletter?"},
-                            timeout=60)
+        ask = lambda: httpx.post(two_workers.url + "/v1/ask", json={"question": "which approach for a newsletter?"},  # noqa: E731
+                                 timeout=60)
+        try:
+            answer = ask()
+        except (httpx.ReadError, httpx.RemoteProtocolError):  # reset in the dead worker's queue
+            resets += 1
+            assert resets <= RESET_BUDGET, "more resets than one killed worker's queue explains"
+            answer = ask()
         assert answer.status_code == 200  # the surviving worker answers meanwhile
     else:
         raise AssertionError(f"no replacement worker: {_workers_of(two_workers)}")

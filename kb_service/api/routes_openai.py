@@ -144,5 +144,5 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, servic
         events.append(sse_data({"id": completion_id, "object": "chat.completion.chunk", "created": created,
                                 "model": MODEL, "system_fingerprint": serving.info.get("build"), "choices": [],
                                 "usage": usage}))
-    events.append(b"data: [DONE]\n\n")
+    events.append(sse_data(b"[DONE]"))
     return event_stream(events)

@@ -21,7 +21,6 @@ import time
 import uuid
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import ClientDisconnect
@@ -335,7 +334,3 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
 def _is_json(content_type: bytes) -> bool:
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
-
-
-def json_log_line(fields: dict) -> str:
-    return orjson.dumps(fields, default=str).decode()

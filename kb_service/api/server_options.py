@@ -4,8 +4,11 @@
   only after a response, and any byte received disarms it: a connection that never sends a
   request, or sends half a request line or half its headers, stays open forever, each one
   holding a socket (the probe's slow clients). The protocols below add a deadline for the
-  request head, armed when the connection opens and after every response: ``idle_timeout_s``
-  later, a connection with no complete request head is closed. The body has its own
+  request head: a new connection, or one whose next request has begun, must deliver a whole
+  head within ``idle_timeout_s``; an idle keep-alive connection (a response sent, no byte of
+  the next request yet) may wait ``keep_alive_s``, longer than the clients' own idle expiry,
+  so that the client is the one that closes it (docs/robustness.md: closing at the clients'
+  expiry reset requests sent at that moment). The body has its own
   deadline in the app (``body_timeout_s``, api/security.py).
 - **uvicorn's own 400** (a request it cannot parse) is answered in kb's JSON error shape,
   not as plain text.
@@ -33,7 +36,9 @@ class _HeadDeadline:
     """Mixin for uvicorn's HTTP protocols: a deadline for each request head, a JSON 400."""
 
     head_timeout_s = 5.0  # set per server by protocol_class()
+    keep_alive_s = 75.0
     _head_timer: asyncio.TimerHandle | None = None
+    _idle = False  # the deadline armed is the keep-alive one: no byte of a next request yet
 
     def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
         super().connection_made(transport)  # type: ignore[misc]
@@ -41,17 +46,24 @@ class _HeadDeadline:
 
     def on_response_complete(self) -> None:
         super().on_response_complete()  # type: ignore[misc]
-        self._arm_head_deadline()
+        self._arm_head_deadline(idle=True)
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle:
+            self._arm_head_deadline()  # the next request has begun: its head must come in time
+        super().data_received(data)  # type: ignore[misc]
 
     def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
         self._disarm_head_deadline()
         super().connection_lost(exc)  # type: ignore[misc]
 
-    def _arm_head_deadline(self) -> None:
+    def _arm_head_deadline(self, *, idle: bool = False) -> None:
         self._disarm_head_deadline()
+        self._idle = idle
         transport = getattr(self, "transport", None)
         if transport is not None and not transport.is_closing():
-            self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_deadline_passed)  # type: ignore[attr-defined]
+            delay = self.keep_alive_s if idle else self.head_timeout_s
+            self._head_timer = self.loop.call_later(delay, self._head_deadline_passed)  # type: ignore[attr-defined]
 
     def _disarm_head_deadline(self) -> None:
         if self._head_timer is not None:
@@ -84,18 +96,18 @@ class KbH11Protocol(_HeadDeadline, H11Protocol):
 _PROTOCOLS = {"httptools": KbHttpToolsProtocol, "h11": KbH11Protocol}
 
 
-def protocol_class(http: str, head_timeout_s: float) -> type:
-    """The protocol for ``http`` ("httptools" or "h11") with this server's head deadline."""
+def protocol_class(http: str, head_timeout_s: float, keep_alive_s: float = 75.0) -> type:
+    """The protocol for ``http`` ("httptools" or "h11") with this server's head deadlines."""
     base = _PROTOCOLS[http]
-    return type(base.__name__, (base,), {"head_timeout_s": head_timeout_s})
+    return type(base.__name__, (base,), {"head_timeout_s": head_timeout_s, "keep_alive_s": keep_alive_s})
 
 
 def uvicorn_options(settings: Settings, *, http: str = "httptools") -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config`` / ``uvicorn.run`` that make these promises."""
     trusted = settings.trusted_proxy_list
     return {
-        "http": protocol_class(http, settings.idle_timeout_s),
-        "timeout_keep_alive": settings.idle_timeout_s,
+        "http": protocol_class(http, settings.idle_timeout_s, settings.keep_alive_s),
+        "timeout_keep_alive": settings.keep_alive_s,
         # No trusted proxy: uvicorn does not read the headers at all (its default would
         # trust 127.0.0.1). With some: only from those addresses or networks.
         "proxy_headers": bool(trusted),

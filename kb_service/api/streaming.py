@@ -2,7 +2,8 @@
 
 Answers are computed whole (extractive answers take milliseconds) and then streamed in
 word groups, so a streaming client sees the same text, and errors still arrive as one
-JSON error response before any event is sent.
+JSON error response before any event is sent. The event framing is FastAPI's own
+(``fastapi.sse``): ``event: name`` / ``data: <json>`` lines ended by a blank line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 from typing import Any, AsyncIterator, Iterable
 
 import orjson
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from fastapi.sse import EventSourceResponse, format_sse_event
+from starlette.responses import JSONResponse
 
 WORDS_PER_PIECE = 6
 _WORD = re.compile(r"\S+\s*")
@@ -40,13 +42,14 @@ def word_groups(text: str, size: int = WORDS_PER_PIECE) -> list[str]:
 
 
 def sse_event(event: str, data: Any) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+    """A named event (``event: answer`` / ``data: {...}``), as /v1/chat streams."""
+    return format_sse_event(event=event, data_str=orjson.dumps(data).decode())
 
 
 def sse_data(data: Any) -> bytes:
-    """An unnamed event, as OpenAI streams use (``data: {...}``)."""
-    payload = data if isinstance(data, bytes) else orjson.dumps(data)
-    return b"data: " + payload + b"\n\n"
+    """An unnamed event, as OpenAI streams use (``data: {...}``; ``data: [DONE]`` to end)."""
+    payload = data.decode() if isinstance(data, bytes) else orjson.dumps(data).decode()
+    return format_sse_event(data_str=payload)
 
 
 async def _iterate(events: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -54,10 +57,9 @@ async def _iterate(events: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield event
 
 
-def event_stream(events: Iterable[bytes]) -> StreamingResponse:
-    return StreamingResponse(
+def event_stream(events: Iterable[bytes]) -> EventSourceResponse:
+    return EventSourceResponse(
         _iterate(events),
-        media_type="text/event-stream",
         # No caching, and no buffering by a reverse proxy (nginx honours X-Accel-Buffering).
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kb_service.api.announce import announce_in_background
 from kb_service.api.workers import prepare_run_dir
 
 MAX_RESTARTS = 5
@@ -30,7 +31,8 @@ STOP_TIMEOUT_S = 30.0
 
 
 def _spawn(host: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "kb_service.api.serve_worker", host, str(port)], env=env)
+    return subprocess.Popen([sys.executable, "-m", "kb_service.api.serve_worker", host, str(port)],
+                            env=env)
 
 
 def run(host: str, port: int, workers: int) -> int:
@@ -46,6 +48,7 @@ def run(host: str, port: int, workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     procs = [_spawn(host, port, env) for _ in range(workers)]
+    announcing = announce_in_background(host, port, workers)  # "kb is serving …" once /readyz answers 200
     restarts: list[float] = []
     code = 0
     try:
@@ -65,6 +68,7 @@ def run(host: str, port: int, workers: int) -> int:
                       file=sys.stderr)
                 procs[i] = _spawn(host, port, env)
     finally:
+        announcing.set()
         for proc in procs:
             if proc.poll() is None:
                 # The signal received: SIGTERM drains each worker first (lifecycle.py), SIGINT does not.

@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
+from mdit_py_plugins.front_matter import front_matter_plugin
 
 from kb_service.types import DocumentMeta
 
@@ -172,17 +173,36 @@ def clean_inline_text(value: str) -> str:
 # ------------------------------------------------------------------- pass 1: line level
 
 
+def closes_fence(line: str, opening: str) -> bool:
+    """Whether ``line`` closes a code fence opened by ``opening`` (e.g. "````").
+
+    CommonMark: the same character, at least as many of it, and nothing after it but
+    spaces; a shorter run or one with an info string is content of the fence.
+    """
+    match = _FENCE_RE.match(line)
+    if not match:
+        return False
+    run = match.group(1)
+    return run[0] == opening[0] and len(run) >= len(opening) and not line.strip()[len(run):].strip()
+
+
 def _take_front_matter(lines: list[str], warnings: list[str]) -> DocumentMeta:
-    """Read the ``---`` block at the top into DocumentMeta and blank its lines."""
-    if not lines or lines[0].strip() != "---":
+    """Read the ``---`` block at the top into DocumentMeta and blank its lines.
+
+    mdit-py-plugins' front-matter rule finds the block (``---`` … ``---`` or ``...``); its
+    fields are read by the tolerant line reader below rather than a YAML parser, because
+    pages carry values a strict YAML parser refuses (unquoted colons in titles).
+    """
+    if not lines or not lines[0].startswith("---"):
         return DocumentMeta()
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-    if end is None:
+    token = next((t for t in _front_matter_parser().parse("\n".join(lines)) if t.type == "front_matter"), None)
+    if token is None or token.map is None:
         warnings.append("front matter opened at line 1 is never closed; kept as text")
         return DocumentMeta()
+    end = token.map[1] - 1  # the closing marker's line
     fields: dict[str, list[str]] = {}
     last_key = None
-    for raw in lines[1:end]:
+    for raw in token.content.split("\n"):
         match = re.match(r"^([A-Za-z0-9_.-]+)\s*:\s*(.*)$", raw)
         if match:
             last_key = match.group(1)
@@ -204,6 +224,16 @@ def _take_front_matter(lines: list[str], warnings: list[str]) -> DocumentMeta:
     )
 
 
+@lru_cache(maxsize=1)
+def _front_matter_parser() -> MarkdownIt:
+    # The front-matter rule, and paragraphs as the catch-all every block parse needs; no
+    # inline pass: the rest of the page is parsed later, segment by segment.
+    parser = MarkdownIt("zero").use(front_matter_plugin)
+    parser.block.ruler.enableOnly(["front_matter", "paragraph"])
+    parser.core.ruler.enableOnly(["normalize", "block"])
+    return parser
+
+
 def _unquote_yaml(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value[1:-1]
@@ -222,7 +252,7 @@ def _blank_html_comments(lines: list[str], warnings: list[str]) -> None:
         if in_comment_since is None:
             fence_match = _FENCE_RE.match(line)
             if fence is not None:
-                if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence) and not line.strip()[len(fence_match.group(1)):].strip():
+                if closes_fence(line, fence):
                     fence = None
                 continue
             if fence_match:
@@ -292,8 +322,7 @@ def _scan(lines: list[str], warnings: list[str]):
     while i < len(lines):
         line = lines[i]
         if fence is not None:
-            fence_match = _FENCE_RE.match(line)
-            if fence_match and fence_match.group(1)[0] == fence[0] and len(fence_match.group(1)) >= len(fence) and not line.strip()[len(fence_match.group(1)):].strip():
+            if closes_fence(line, fence):
                 fence = None
             body.lines.append(line)
             i += 1
@@ -405,7 +434,7 @@ def _prepare_segment_lines(lines: list[str]) -> str:
     for line in lines:
         fence_match = _FENCE_RE.match(line)
         if fence is not None:
-            if fence_match and fence_match.group(1)[0] == fence[0]:
+            if closes_fence(line, fence):
                 fence = None
             out.append(line)
             continue

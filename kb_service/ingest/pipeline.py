@@ -26,6 +26,8 @@ from kb_service.types import Chunk
 
 # Progress callback: (done, total) chunks embedded so far.
 Progress = Callable[[int, int], None]
+# Stage callback: one line saying what the ingest does now ("read 312 pages …"), for the edge to print.
+Stage = Callable[[str], None]
 
 
 @dataclass
@@ -172,6 +174,8 @@ def _embed(texts: list[str], embedder: Embedder, progress: Progress | None, batc
     # Sorting by length keeps each batch's padding small, which matters on two cores.
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    if progress:
+        progress(0, len(order))  # said before the first batch, which may take a while
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         out[batch] = embedder.encode([texts[i] for i in batch], batch_size=batch_size)
@@ -200,18 +204,23 @@ def ingest(
     index_root: Path,
     embedder: Embedder,
     progress: Progress | None = None,
+    stage: Stage | None = None,
     force: bool = False,
 ) -> IngestReport:
     """Build (or update) the index at ``index_root``; the previous index serves until the swap."""
     started = time.perf_counter()
     report = IngestReport()
+    say = stage or (lambda _line: None)
     with index_lock(index_root):
+        say(f"reading {len(sources)} source{'s' if len(sources) != 1 else ''} (links followed to depth {link_depth})…")
         scan = scan_sources(sources, link_depth)
         report.warnings.extend(scan.warnings)
         report.missing_links = scan.missing_links
         report.pages = len(scan.documents)
         if not scan.documents:
             raise NothingToIndex("no page could be read from any source: " + "; ".join(scan.warnings))
+        by_lang = Counter(d.lang for d in scan.documents)
+        say(f"read {report.pages} pages ({', '.join(f'{k} {v}' for k, v in sorted(by_lang.items()))})")
 
         manifest_now = read_manifest(index_root)
         previous, old_vectors = (None, {})
@@ -240,6 +249,7 @@ def ingest(
         chunks = build_chunks(scan.documents, embedder)
         keys = [_text_key(c.embed_text) for c in chunks]
         todo = [i for i, key in enumerate(keys) if key not in old_vectors]
+        say(f"chunked into {len(chunks)} chunks: {len(todo)} to embed, {len(chunks) - len(todo)} reused")
         vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
         for i, key in enumerate(keys):
             if key in old_vectors:
@@ -283,6 +293,7 @@ def ingest(
             },
         }
         manifest["ingest"]["units_embedded"] = report.units_embedded
+        say("writing the new index build…")
         report.build_dir = write_index(
             index_root, chunks=chunks, vectors=vectors, manifest=manifest, unit_vectors=unit_vectors
         )

@@ -9,12 +9,13 @@ exported again. ``KB_CACHE_DIR`` moves the cache; ``KB_CACHE_DIR=off`` turns it 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock
 
 from kb_service.models.sentence_transformers import resolve_model_path
 from kb_service.models.onnx import (
@@ -74,8 +75,7 @@ def _export_into(model: str, out_dir: Path, *, quantize: str, cache: Path | None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         # One exporter at a time per cache: two ingests starting together export once.
-        with open(entry.parent / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with FileLock(str(entry.parent / ".lock")):
             if not _valid(entry, digest):
                 shutil.rmtree(entry, ignore_errors=True)
                 export_onnx(source, entry, quantize=quantize)

@@ -24,7 +24,6 @@ so files such as ``root/README.md`` are safe. No pickle anywhere.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from kb_service.store.dense import DenseIndex
 from kb_service.store.lexical import LexicalIndex
@@ -373,12 +373,25 @@ def _sweep_unsafe(builds: Path, keep: set[str | None]) -> None:
 
 @contextlib.contextmanager
 def index_lock(root: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on ``root`` so two ingests never interleave."""
+    """Hold an exclusive, non-blocking lock on ``root`` so two ingests never interleave.
+
+    The lock is filelock's (an OS lock on ``.ingest.lock``, released when the process dies,
+    even by SIGKILL); the holder's pid is written into the file so that the refusal can name it.
+    """
     root = Path(root)
     path = root / LOCK_NAME
+    lock = FileLock(str(path), timeout=0)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock.acquire()
+    except Timeout:
+        holder = ""
+        with contextlib.suppress(OSError):
+            holder = path.read_text(errors="replace").strip()
+        who = f" (pid {holder})" if holder.isdigit() else ""
+        raise IndexLockError(
+            f"another ingest is running{who}: it holds {path}. Wait for it to finish, then retry."
+        ) from None
     except OSError as exc:  # a parent that is a file, a read-only or full disk: say so, change nothing
         reason = exc.strerror or str(exc)
         raise IndexWriteError(
@@ -387,24 +400,13 @@ def index_lock(root: Path) -> Iterator[None]:
             exc.errno,
         ) from exc
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            who = f" (pid {holder})" if holder.isdigit() else ""
-            raise IndexLockError(
-                f"another ingest is running{who}: it holds {path}. Wait for it to finish, then retry."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        with contextlib.suppress(OSError):
+            path.write_text(f"{os.getpid()}\n")
+        yield
     finally:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            path.write_text("")
+        lock.release()
 
 
 # ---------------------------------------------------------------- reading
