@@ -364,7 +364,8 @@ class KnowledgeBase:
                                     need_similarity=need_similarity))
         return passages
 
-    def features(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage]) -> dict[str, float]:
+    def features(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage],
+                 candidates: Sequence[Candidate] | None = None) -> dict[str, float]:
         """The answerability evidence of one retrieval (also what calibration fits on)."""
         retriever = self.retriever
         lang = result.lang
@@ -374,7 +375,8 @@ class KnowledgeBase:
         found = answerability.subject_found(analysis, terms, known)
         need_match = 0.0
         if analysis.intent == "choose":
-            candidates = self._candidates(analysis, lang, self._query_vector(analysis))
+            if candidates is None:
+                candidates = self._candidates(analysis, lang, self._query_vector(analysis))
             need_match = max((c.cosine for c in candidates), default=0.0)
         return answerability.features_of(result, analysis, best_unit, found, need_match)
 
@@ -385,12 +387,13 @@ class KnowledgeBase:
         result = self._retrieve(analysis, lang=analysis.lang, k=RETRIEVE_AT_LEAST, path_prefix=None, strict_lang=False)
         return self.features(analysis, result, self._passages(analysis, result.hits, vector))
 
-    def _assess(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage]):
+    def _assess(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage],
+                candidates: Sequence[Candidate] | None = None):
         if not result.hits or analysis.intent == "smalltalk":
             return answerability.Assessment(0.0, False, "nothing to answer")
         calibration = self.profile.calibration if self.profile else None
         missing = answerability.missing_answer_type(analysis, result.hits, analyze, self.retriever.knows(result.lang))
-        return answerability.assess(self.features(analysis, result, passages), calibration, missing)
+        return answerability.assess(self.features(analysis, result, passages, candidates), calibration, missing)
 
     # ---- ask ---------------------------------------------------------------------------
 
@@ -422,7 +425,8 @@ class KnowledgeBase:
         result = self._retrieve(analysis, lang=analysis.lang, k=max(k, RETRIEVE_AT_LEAST),
                                 path_prefix=path_prefix, strict_lang=False)
         passages = self._passages(analysis, result.hits, vector)
-        assessment = self._assess(analysis, result, passages)
+        candidates, candidates_lang = self._candidates(analysis, result.lang, vector), result.lang
+        assessment = self._assess(analysis, result, passages, candidates)
         if not assessment.answerable and analysis.intent != "smalltalk":
             other = self._other_language(analysis, result, k, path_prefix, vector)
             if other is not None:
@@ -446,7 +450,7 @@ class KnowledgeBase:
             prototypes=self._prototypes(self.embed_query(analysis.need) if analysis.need else vector),
             analyze=analyze,
             weight=self.retriever.term_weight(lang),
-            candidates=self._candidates(analysis, lang, vector),
+            candidates=candidates if lang == candidates_lang else self._candidates(analysis, lang, vector),
             docs_words=self.retriever.vocabulary.related_words(analysis.need or analysis.query, lang, whole_entries=True),
         )
         if analysis.answer_lang != lang:
