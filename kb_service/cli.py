@@ -156,6 +156,12 @@ def ingest(
 
     console = Console(stderr=True, soft_wrap=True)  # one line per message in a log, too
     try:
+        # An index folder that cannot exist (a path under a file, no permission) is said once,
+        # here, before the export or the embedding meets it in other words.
+        settings.index.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(_unusable_index(settings.index, exc), code=1)
+    try:
         if settings.ingest_backend == "onnx":
             from kb_service.models.onnx import OnnxEmbedder, OnnxModelError
 

@@ -48,7 +48,7 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_every_data_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "kb_service/compose/calibration.json" in names
+    assert "kb_service/profiles/journey_optimizer/calibration.json" in names
     missing = [f for f in data_files() if f not in names]
     assert not missing, f"data files left out of the wheel (declare them in pyproject.toml): {missing}"
 
@@ -66,10 +66,10 @@ def test_an_installed_wheel_reads_the_fitted_calibration_not_the_default(wheel, 
     script = (
         "import json, kb_service\n"
         "from importlib.resources import files\n"
-        "from kb_service.compose import answer\n"
-        "shipped = json.loads(files('kb_service').joinpath('compose/calibration.json').read_text())\n"
+        "from kb_service.profiles import load_profile\n"
+        "shipped = json.loads(files('kb_service').joinpath('profiles/journey_optimizer/calibration.json').read_text())\n"
         "print(json.dumps({'module': kb_service.__file__, 'shipped': shipped.get('threshold'),\n"
-        "                  'used': getattr(answer, 'ABSTAIN_BELOW', None)}))\n"
+        "                  'used': load_profile('journey-optimizer').calibration['threshold']}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", script], cwd=tmp_path, env=env,
@@ -77,7 +77,6 @@ def test_an_installed_wheel_reads_the_fitted_calibration_not_the_default(wheel, 
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert Path(seen["module"]).is_relative_to(site), seen  # the wheel's copy, not the checkout
-    fitted = json.loads((ROOT / "kb_service/compose/calibration.json").read_text())["threshold"]
+    fitted = json.loads((ROOT / "kb_service/profiles/journey_optimizer/calibration.json").read_text())["threshold"]
     assert seen["shipped"] == fitted
-    if seen["used"] is not None:  # the answer module's threshold, where it keeps that name
-        assert seen["used"] == fitted != 0.5
+    assert seen["used"] == fitted != 0.5  # what kb answers with: the profile's fitted threshold
