@@ -120,7 +120,8 @@ def another_build(source: Path, scratch: Path) -> Path:
     """A new real build of the same chunks and vectors (write_index, no embedding)."""
     loaded = load_index(source)
     manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest)
+    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest,
+                       unit_vectors=loaded.unit_vectors)
 
 
 def answered_by(cluster: Cluster, name: str) -> float:

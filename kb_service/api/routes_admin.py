@@ -69,7 +69,7 @@ async def metrics(service: ServiceDep) -> Response:
 
 
 @router.post("/v1/admin/reload", response_model=ReloadPublic, dependencies=[Depends(require_admin)],
-             responses=error_responses(401, 403, 409), tags=["admin"])
+             responses=error_responses(401, 403, 409, 429), tags=["admin"])
 async def reload_index(service: ServiceDep) -> FastJSONResponse:
     """Load the index from disk again (after `kb ingest`) and swap it in without downtime.
 

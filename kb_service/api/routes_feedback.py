@@ -47,7 +47,7 @@ async def post_feedback(body: FeedbackRequest, service: ServiceDep) -> FastJSONR
 
 
 @router.get("/v1/admin/gaps", response_model=GapsPublic, tags=["admin"], dependencies=[Depends(require_admin)],
-            responses=error_responses(401, 403, 422, 503))
+            responses=error_responses(401, 403, 422, 429, 503))
 async def get_gaps(
     service: ServiceDep,
     serving: ServingDep,

@@ -483,7 +483,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Body larger than `max_body_bytes`, question longer than `max_question_chars` or more than `max_messages` turns.",
         415: "Content-Type is not application/json (`unsupported_media_type`).",
         422: "A field is invalid; the message names it (`invalid_request`).",
-        429: "Rate limit reached; see Retry-After (`rate_limited`).",
+        429: "Rate limit reached, or too many failed authentications from this address; see Retry-After "
+             "(`rate_limited`).",
         503: "Index loading or unavailable, server overloaded, or the answer database unavailable; see Retry-After.",
         504: "The request took longer than `request_timeout_s` (`timeout`).",
     }
