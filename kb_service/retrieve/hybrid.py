@@ -18,7 +18,7 @@ from kb_service.store.dense import SUBSET_EXACT_MAX
 from kb_service.store.index import LoadedIndex
 from kb_service.store.lexical import analyze
 from kb_service.understand.vocabulary import Vocabulary
-from kb_service.types import LANGUAGES, Hit
+from kb_service.types import FUSIONS, LANGUAGES, Hit, check_choice
 
 RRF_K = 60  # Cormack, Clarke & Buettcher (SIGIR 2009): k=60 damps the head of each ranking.
 CANDIDATES = 40  # per retriever; the corpus is small, so this covers every plausible chunk
@@ -231,8 +231,8 @@ class HybridRetriever:
         vocabulary: Vocabulary | None = None,
     ) -> None:
         self.index = index
+        self.fusion = check_choice("fusion", fusion, FUSIONS)  # a misspelt name is not quietly RRF
         self.vocabulary = vocabulary or Vocabulary()
-        self.fusion = fusion
         self.dense_weight = dict(dense_weight or DENSE_WEIGHT)
         self._ids = [chunk.chunk_id for chunk in index.chunks]
         self._row = {chunk_id: row for row, chunk_id in enumerate(self._ids)}
