@@ -576,18 +576,10 @@ class KnowledgeBase:
     # ---- corpus views ------------------------------------------------------------------
 
     def info(self) -> dict:
-        manifest = self.index.manifest
-        return {
-            "model": manifest.get("model"),
-            "dim": manifest.get("dim"),
-            "format_version": manifest.get("format_version"),
-            "built_at": manifest.get("created_at"),
-            "build": manifest.get("build"),
-            "dense": manifest.get("dense"),
-            "counts": manifest.get("chunk_counts"),
-            "documents": len(manifest.get("documents", {})),
-            "query_backend": self.query_backend,
-        }
+        """The loaded index in the keys of ``GET /v1/index`` (views.index_view)."""
+        from kb_service.views import index_view
+
+        return index_view(self.index.manifest, self.query_backend)
 
     def documents(self) -> list[dict]:
         counts: dict[tuple[str, str], int] = {}
