@@ -103,15 +103,16 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
                 a=catalog.label(line.option, lang), b=catalog.label(line.other, lang)))
             continue
         if line.option is not None:
-            text = _speaking_text(line.passage, line.units[0], line.option, catalog)
+            quoted = _speaking_text(line.passage, line.units[0], line.option, catalog)
             label = catalog.label(line.option, lang)
-            text = f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {text}" if line.recommended else f"{label} — {text}"
+            text = f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {quoted}" if line.recommended else f"{label} — {quoted}"
         else:
-            text = render(line.passage, line.units) if line.units else plain(line.passage.chunk.text)
+            quoted = text = render(line.passage, line.units) if line.units else plain(line.passage.chunk.text)
         number = next((c.number for c in citations if c.hit.chunk.chunk_id == line.passage.chunk.chunk_id), None)
         if number is None:
             number = len(citations) + 1
-            citations.append(Citation(number=number, hit=line.passage.hit, snippet=_snippet(text)))
+            # The snippet is the docs' words only (a page's text fragment must find it there).
+            citations.append(Citation(number=number, hit=line.passage.hit, snippet=_snippet(quoted)))
         parts.append(f"{text} [{number}]")
     return Composed(text="\n".join(parts), citations=tuple(citations), approach=approach, lines=tuple(lines))
 

@@ -310,9 +310,10 @@ export async function mountChat(container, { baseUrl = "", embedded = false } = 
 
   function feedbackButtons(answerId, s) {
     const note = h("span", { class: "kb-feedback-note", role: "status" });
-    const buttons = [["up", "👍", s.helpful], ["down", "👎", s.notHelpful]].map(([rating, icon, label]) => {
+    // Words, not emoji: the page ships no font, and a machine without an emoji font shows boxes.
+    const buttons = [["up", s.helpful], ["down", s.notHelpful]].map(([rating, label]) => {
       const button = h("button", { type: "button", class: "kb-vote", "aria-pressed": "false", "aria-label": label,
-                                   title: label, "data-rating": rating }, icon);
+                                   title: label, "data-rating": rating }, label);
       button.addEventListener("click", async () => {
         for (const other of buttons) other.setAttribute("aria-pressed", String(other === button));
         try {
