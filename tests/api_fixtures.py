@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -156,19 +155,23 @@ def copy_index(src: Path, dst: Path) -> Path:
     return dst
 
 
+def rebuild(source_root: Path, target_root: Path, drop: Callable[[str, str], bool] = lambda lang, path: False) -> Path:
+    """A new real build of ``source_root``'s chunks and vectors in ``target_root`` (write_index,
+    no embedding), without the pages ``drop(lang, path)`` names; its build directory."""
+    loaded = load_index(source_root)
+    chunks = [c for c in loaded.chunks if not drop(c.lang, c.path)]
+    rows = [loaded.row_of(c.chunk_id) for c in chunks]
+    manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
+    manifest["documents"] = {k: v for k, v in manifest["documents"].items() if not drop(v["lang"], v["path"])}
+    return write_index(target_root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
+                       unit_vectors=loaded.unit_vectors_for(chunks))
+
+
 def drop_one_document(index_root: Path) -> str:
     """Write a new (current) build of ``index_root`` without its first document; return that document's key."""
     with index_lock(index_root):
-        loaded = load_index(index_root)
-        dropped = sorted(loaded.manifest["documents"])[0]
-        lang, path = dropped.split(":", 1)
-        rows = [i for i, c in enumerate(loaded.chunks) if not (c.lang == lang and c.path == path)]
-        manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-        manifest["documents"] = {k: v for k, v in manifest["documents"].items() if k != dropped}
-        chunks = [loaded.chunks[i] for i in rows]
-        unit_vectors = loaded.unit_vectors_for(chunks)
-        write_index(index_root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
-                    unit_vectors=unit_vectors)
+        dropped = sorted(load_index(index_root).manifest["documents"])[0]
+        rebuild(index_root, index_root, drop=lambda lang, path: f"{lang}:{path}" == dropped)
     return dropped
 
 

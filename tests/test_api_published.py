@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from kb_service.kb import onnx_model_dir
-from kb_service.store.index import BUILDS_DIR, RESERVED_KEYS, load_index, write_index
+from kb_service.store.index import BUILDS_DIR, load_index
 from kb_service.store.publish import copy_build, copy_tree_once, set_current
 
 pytest.register_assert_rewrite("tests.api_fixtures")
-from tests.api_fixtures import api_settings, running_app  # noqa: E402
+from tests.api_fixtures import api_settings, rebuild, running_app  # noqa: E402
 
 pytest_plugins = ["tests.api_fixtures"]
 
@@ -31,10 +31,7 @@ SWITCH_TIMEOUT_S = 60.0  # bound for a poll, a verified load and a warm-up on a 
 
 def new_build(source_root: Path, scratch: Path) -> Path:
     """Another real build of the same chunks and vectors (write_index, no embedding)."""
-    loaded = load_index(source_root)
-    manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest,
-                       unit_vectors=loaded.unit_vectors)
+    return rebuild(source_root, scratch)
 
 
 def publish(build_dir: Path, shared: Path) -> str:

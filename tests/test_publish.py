@@ -18,8 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from kb_service.cli import app
-from kb_service.store.index import BUILDS_DIR, RESERVED_KEYS, load_index, verify_build, write_index
+from kb_service.store.index import BUILDS_DIR, load_index, verify_build
 
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import rebuild  # noqa: E402
 from .conftest import DEV_SET, needs_shared_corpus
 
 pytest_plugins = ["tests.api_fixtures"]
@@ -50,13 +52,7 @@ def builds(shared: Path) -> list[str]:
 
 def build_without_guide(source: Path, root: Path) -> Path:
     """A real build of the index minus its comparison guide: answers get worse."""
-    loaded = load_index(source)
-    rows = [i for i, c in enumerate(loaded.chunks) if c.path != GUIDE]
-    manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-    manifest["documents"] = {k: v for k, v in manifest["documents"].items() if not k.endswith(GUIDE)}
-    chunks = [loaded.chunks[i] for i in rows]
-    return write_index(root, chunks=chunks, vectors=loaded.vectors[rows], manifest=manifest,
-                       unit_vectors=loaded.unit_vectors_for(chunks))
+    return rebuild(source, root, drop=lambda lang, path: path == GUIDE)
 
 
 @pytest.fixture(scope="module")

@@ -31,9 +31,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kb_service.store.index import RESERVED_KEYS, load_index, write_index
 from kb_service.store.publish import copy_build, set_current
 
+pytest.register_assert_rewrite("tests.api_fixtures")
+from tests.api_fixtures import rebuild  # noqa: E402
 from .conftest import DEV_SET
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,10 +119,7 @@ def kb_publish(source: Path, shared: Path) -> subprocess.CompletedProcess:
 
 def another_build(source: Path, scratch: Path) -> Path:
     """A new real build of the same chunks and vectors (write_index, no embedding)."""
-    loaded = load_index(source)
-    manifest = {k: v for k, v in loaded.manifest.items() if k not in RESERVED_KEYS}
-    return write_index(scratch, chunks=loaded.chunks, vectors=loaded.vectors, manifest=manifest,
-                       unit_vectors=loaded.unit_vectors)
+    return rebuild(source, scratch)
 
 
 def answered_by(cluster: Cluster, name: str) -> float:

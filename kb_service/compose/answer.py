@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 from kb_service.compose.choice import Candidate, Choice, decide
-from kb_service.compose.extract import Quote, quote, render
+from kb_service.compose.extract import Quote, quote, render, states_fact
 from kb_service.compose.passages import Analyzer, Passage, TermWeight
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import plain
@@ -200,8 +200,6 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
 def _primary(quotes, passages, analysis, lang, analyze, terms) -> tuple[int, Quote]:
     """The top passage's quote, unless a passage close behind states the figure or yes/no
     the question asks for and the top one does not."""
-    from kb_service.compose.extract import states_fact
-
     first_index, first = quotes[0]
     if analysis.intent in ("quantity", "can"):
         def stating(q: Quote, p: Passage) -> bool:

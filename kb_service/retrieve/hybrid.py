@@ -216,11 +216,8 @@ class RetrievalResult:
     hits: list[Hit]
     lang: str
     top_dense: float  # best cosine in the searched rows (before filters were relaxed)
-    top_lexical: float  # best raw BM25 score
     coverage: float  # share of the question's content terms found in the corpus vocabulary
-    query_terms: int = 0  # distinct analysed terms in the question
     unknown_names: int = 0  # capitalised words (names, acronyms) the docs never use
-    top_coverage: float = 0.0  # IDF-weighted share of the question's terms found in the top 3 hits
 
 
 class HybridRetriever:
@@ -337,29 +334,6 @@ class HybridRetriever:
             return 0.0
         return lexical.vocabulary_coverage(question, self._known_synonyms.get(lang, frozenset()))
 
-    def top_coverage(self, question: str, lang: str, hits: Sequence[Hit]) -> float:
-        """How much of the question (rare words weighing more) the best hits actually contain.
-
-        A near-miss question ("maximum journeys per sandbox?") retrieves the right topic
-        but the hits lack its decisive word; an answerable one finds it there.
-        """
-        if lang not in LANGUAGES or not hits:
-            return 0.0
-        terms = set(analyze(question, lang))
-        if not terms:
-            return 0.0
-        found = set().union(*(self._chunk_terms.get(h.chunk.chunk_id, frozenset()) for h in hits))
-        weights = {t: self._idf(t, lang) for t in terms}
-        total = sum(weights.values())
-        return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
-
-    def subject_terms(self, question: str, lang: str, count: int = 3) -> set[str]:
-        """The question's most specific known words (highest IDF): what it is about."""
-        if lang not in LANGUAGES:
-            return set()
-        known = [t for t in set(analyze(question, lang)) if self._df[lang].get(t)]
-        return set(sorted(known, key=lambda t: -self._idf(t, lang))[:count])
-
     def terms_of(self, chunk_id: str) -> frozenset[str]:
         """The analysed words of a chunk's embedded text (computed once at load)."""
         return self._chunk_terms.get(chunk_id, frozenset())
@@ -473,9 +447,6 @@ class HybridRetriever:
             hits=hits,
             lang=search_lang,
             top_dense=max(dense.values(), default=0.0),
-            top_lexical=max(lexical.values(), default=0.0),
             coverage=self.coverage(question, search_lang),
-            query_terms=len(set(analyze(question, search_lang))) if search_lang in LANGUAGES else 0,
             unknown_names=self.unknown_names(question, search_lang),
-            top_coverage=self.top_coverage(question, search_lang, hits[:3]),
         )
