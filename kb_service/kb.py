@@ -25,6 +25,7 @@ from kb_service.assess import answerability
 from kb_service.compose.answer import abstention_text, compose, in_language, render_lines
 from kb_service.compose.choice import NEAREST_UNITS, Candidate
 from kb_service.compose.passages import Passage
+from kb_service.compose.requirements import Capability, asked_labels, capability_of, required, without_negated
 from kb_service.compose.stance import (
     is_check_row,
     is_comparison_material,
@@ -179,6 +180,8 @@ class KnowledgeBase:
         self._matrix: dict[str, dict[int, str]] = {}
         self._speaking: dict[str, float] = {}
         self._check_rows: dict[str, float] = {}
+        # lang -> the availability rows of the comparison matrices, with their index rows
+        self._capabilities: dict[str, list[tuple[Capability, int]]] = {}
         self._option_units: dict[str, np.ndarray] = {}
         self._twins: dict[tuple[str, str, str], list[int]] = {}
         self._anchors: dict[tuple[str, str], list[str]] = {}  # a page's anchors in page order
@@ -243,6 +246,9 @@ class KnowledgeBase:
             columns = matrix_columns(chunk, self.catalog) if comparison else {}
             if columns:
                 self._matrix[chunk.chunk_id] = columns
+                capability = capability_of(chunk, columns, analyze)
+                if capability is not None:
+                    self._capabilities.setdefault(chunk.lang, []).append((capability, row))
             if any(s.option for s in stances):
                 self._speaking[chunk.chunk_id] = RECOMMENDING_BOOST
                 vectors = index.units_of(chunk.chunk_id)
@@ -452,6 +458,7 @@ class KnowledgeBase:
             weight=self.retriever.term_weight(lang),
             candidates=candidates if lang == candidates_lang else self._candidates(analysis, lang, vector),
             docs_words=self.retriever.vocabulary.related_words(analysis.need or analysis.query, lang, whole_entries=True),
+            requirements=self._requirements(analysis, lang, vector),
         )
         if analysis.answer_lang != lang:
             # Asked to answer in another language: the same answer, quoted from the twin
@@ -553,6 +560,27 @@ class KnowledgeBase:
             passage = Passage(hit=hit, units=stances, similarity=similarity, matrix=self._matrix.get(chunk.chunk_id, {}),
                               need_similarity=similarity)
             out.append(Candidate(passage=passage, unit=unit, cosine=float(scores[position])))
+        return out
+
+    def _requirements(self, analysis: QueryAnalysis, lang: str, vector: np.ndarray) -> list[tuple[Capability, Passage, float]]:
+        """For a choice question: the capabilities its need asks for, each with its row."""
+        found = self._capabilities.get(lang)
+        if analysis.intent != "choose" or not found:
+            return []
+        need = without_negated(analysis.need or analysis.query, lang)
+        docs_words = " ".join((self.retriever.vocabulary.related_words(need, lang, whole_entries=True),
+                               asked_labels(need, self.profile.needs.get(lang, ()) if self.profile else ())))
+        terms = set(analyze(f"{need} {docs_words}", lang))
+        rows = {capability.chunk_id: row for capability, row in found}
+        asked = required([capability for capability, _ in found], terms, need)
+        index = self.index
+        out = []
+        for capability in asked:
+            chunk = index.chunks[rows[capability.chunk_id]]
+            similarity = tuple((index.units_of(chunk.chunk_id) @ vector).tolist())
+            passage = Passage(hit=Hit(chunk=chunk, score=0.0), units=self._stances[chunk.chunk_id],
+                              similarity=similarity, matrix=self._matrix.get(chunk.chunk_id, {}))
+            out.append((capability, passage, 1.0))
         return out
 
     def _prototypes(self, vector: np.ndarray) -> dict[str, float]:

@@ -177,6 +177,9 @@ class Profile:
     comparison_pages: tuple[str, ...] = ()
     # language -> groups of words users and docs use for one thing ("basket", "cart").
     vocabulary: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    # language -> groups of everyday words for a capability the comparison matrix lists
+    # ("a few days later" for "wait"); read only against the matrix, never searched.
+    needs: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
     calibration: dict[str, Any] | None = None
 
 

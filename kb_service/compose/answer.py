@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 from kb_service.compose.choice import Candidate, Choice, decide
 from kb_service.compose.extract import Quote, quote, render, states_fact
 from kb_service.compose.passages import Analyzer, Passage, TermWeight
+from kb_service.compose.requirements import Capability, lacking
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import plain
 from kb_service.types import Citation, QueryAnalysis
@@ -75,9 +76,12 @@ def compose(
     weight: TermWeight,
     docs_words: str = "",
     candidates: Sequence[Candidate] = (),
+    requirements: Sequence[tuple[Capability, Passage, float]] = (),
 ) -> Composed:
     """The answer from ``passages`` (ranked; not abstaining), in the passages' language.
-    ``docs_words``: the docs' words for the question's own (profile vocabulary)."""
+    ``docs_words``: the docs' words for the question's own (profile vocabulary);
+    ``requirements``: the capabilities a choice's need asks for, each with its matrix row
+    and how fully it is asked."""
     lang = passages[0].chunk.lang
     terms = set(analyze(analysis.query, lang))
     lines: list[Line] | None = None
@@ -85,9 +89,10 @@ def compose(
     if analysis.intent == "choose" and catalog:
         members = {o: catalog.members(o) for o in catalog.options}
         need = set(analyze(f"{analysis.need or analysis.query} {docs_words}", lang))
-        choice = decide(passages, members, prototypes, need, analyze, weight, candidates)
+        choice = decide(passages, members, prototypes, need, analyze, weight, candidates, requirements)
         if choice is not None:
             lines, approach = _choice_lines(choice), choice.winner.option
+            lines.extend(_separating_lines(choice, requirements, members))
     if lines is None:
         lines = _extract_lines(passages, analysis, terms, lang, analyze, weight)
     return render_lines(lines, lang, catalog, approach)
@@ -170,6 +175,19 @@ def _choice_lines(choice: Choice) -> list[Line]:
         Line(first, (winner.unit,), winner.option),
         Line(passages[other.passage], (other.unit,), other.option),
     ]
+
+
+def _separating_lines(choice: Choice, requirements, members) -> list[Line]:
+    """The availability row that separates a clear winner from the options it ruled out:
+    the docs' own reason for the recommendation ("Wait activities | Journeys: ✅ | …")."""
+    if not choice.decided:
+        return []
+    winner = choice.winner.option
+    shown = choice.passages[choice.winner.passage].chunk.chunk_id
+    for capability, passage, _ in requirements:
+        if passage.chunk.chunk_id != shown and not lacking(winner, [capability], members) and passage.units:
+            return [Line(passage, (0,))]
+    return []
 
 
 def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Line]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
+from kb_service.compose.requirements import CAPABILITY_VOTE, RULED_OUT, Capability, lacking
 
 READ = 6  # passages that vote: the top of the ranking, where the evidence is
 # A unit's evidence: its cosine with the need plus this share of the need's telling words it
@@ -135,9 +136,13 @@ def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Anal
 
 def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
            prototypes: Mapping[str, float], need: set[str] = frozenset(), analyze: Analyzer | None = None,
-           weight: TermWeight | None = None, candidates: Sequence[Candidate] = ()) -> Choice | None:
+           weight: TermWeight | None = None, candidates: Sequence[Candidate] = (),
+           requirements: Sequence[tuple[Capability, Passage, float]] = ()) -> Choice | None:
     """The recommended option, or None when nothing speaks for any. ``need``: the analysed
-    words of what the options must fit; ``candidates``: the comparison units nearest to it.
+    words of what the options must fit; ``candidates``: the comparison units nearest to it;
+    ``requirements``: the capabilities the need asks for (compose.requirements), each with
+    its matrix row and how fully it is asked: an option lacking one keeps little of its
+    evidence, and the row votes for the options that have it.
 
     Votes of nearest units are merged into the passages' by option; a vote's passage index
     then refers to ``passages + [candidate passages]``, in that order."""
@@ -157,8 +162,34 @@ def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
             strongest = (current.passage, current.unit)
         total = (current.evidence if current else 0.0) + evidence
         tally[option] = Vote(option, total, strongest[0], strongest[1])
+    if requirements:
+        tally = _apply_requirements(tally, extra, members, requirements)
     choice = _decide_from(tally, members, prototypes)
     return None if choice is None else Choice(choice.winner, choice.runner_up, tuple(extra))
+
+
+def _apply_requirements(tally: dict[str, Vote], passages: list[Passage], members: Mapping[str, tuple[str, ...]],
+                        requirements) -> dict[str, Vote]:
+    """The tally once the need's requirements have ruled options out and their rows voted.
+    ``passages`` grows by the rows that vote (a vote's passage index points into it)."""
+    capabilities = [capability for capability, _, _ in requirements]
+    strongest = max((v.evidence for v in tally.values()), default=1.0) or 1.0
+    out = {option: Vote(option, vote.evidence * RULED_OUT ** len(lacking(option, capabilities, members)),
+                        vote.passage, vote.unit)
+           for option, vote in tally.items()}
+    for capability, row, share in requirements:
+        position = len(passages)
+        passages.append(row)
+        for option in capability.has:
+            if lacking(option, capabilities, members):
+                continue
+            evidence = CAPABILITY_VOTE * share * strongest
+            current = out.get(option)
+            if current is None:
+                out[option] = Vote(option, evidence, position, 0)
+            else:
+                out[option] = Vote(option, current.evidence + evidence, current.passage, current.unit)
+    return out
 
 
 def _single(vote: Vote, passages, need, analyze, weight) -> float:

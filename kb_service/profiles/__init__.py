@@ -84,15 +84,19 @@ def profile_from_data(data: dict, calibration: dict | None = None, *, where: str
         unknown = set(option.members) - ids
         if unknown:
             raise ProfileError(f"{where}: option {option.option_id!r} has unknown members {sorted(unknown)}")
-    vocabulary = {
-        lang: tuple(tuple(str(word) for word in group) for group in groups)
-        for lang, groups in (data.get("vocabulary") or {}).items()
-    }
+    def groups(key: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+        return {
+            lang: tuple(tuple(str(word) for word in group) for group in groups_)
+            for lang, groups_ in (data.get(key) or {}).items()
+        }
+
+    vocabulary, needs = groups("vocabulary"), groups("needs")
     return Profile(
         name=str(data.get("name") or Path(where).name),
         options=tuple(options),
         product_names=tuple(str(n).lower() for n in data.get("product_names", ())),
         comparison_pages=tuple(data.get("comparison_pages", ())),
         vocabulary=vocabulary,
+        needs=needs,
         calibration=calibration,
     )
