@@ -394,12 +394,19 @@ class KnowledgeBase:
         return self.features(analysis, result, self._passages(analysis, result.hits, vector))
 
     def _assess(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage],
-                candidates: Sequence[Candidate] | None = None):
+                candidates: Sequence[Candidate] | None = None, requirements: Sequence = ()):
         if not result.hits or analysis.intent == "smalltalk":
             return answerability.Assessment(0.0, False, "nothing to answer")
         calibration = self.profile.calibration if self.profile else None
         missing = answerability.missing_answer_type(analysis, result.hits, analyze, self.retriever.knows(result.lang))
-        return answerability.assess(self.features(analysis, result, passages, candidates), calibration, missing)
+        features = self.features(analysis, result, passages, candidates)
+        assessment = answerability.assess(features, calibration, missing)
+        if not assessment.answerable and not missing and requirements and features["unknown_names"] < 1.0:
+            # A choice whose need asks for what the comparison matrix lists is one the docs
+            # answer, however loosely its scenario matches any passage as a whole; unless
+            # names the docs never use are what it is about (one in every few words).
+            return answerability.Assessment(answerability.threshold(calibration), True, "")
+        return assessment
 
     # ---- ask ---------------------------------------------------------------------------
 
@@ -432,7 +439,8 @@ class KnowledgeBase:
                                 path_prefix=path_prefix, strict_lang=False)
         passages = self._passages(analysis, result.hits, vector)
         candidates, candidates_lang = self._candidates(analysis, result.lang, vector), result.lang
-        assessment = self._assess(analysis, result, passages, candidates)
+        requirements = self._requirements(analysis, result.lang, vector)
+        assessment = self._assess(analysis, result, passages, candidates, requirements)
         if not assessment.answerable and analysis.intent != "smalltalk":
             other = self._other_language(analysis, result, k, path_prefix, vector)
             if other is not None:
@@ -458,7 +466,7 @@ class KnowledgeBase:
             weight=self.retriever.term_weight(lang),
             candidates=candidates if lang == candidates_lang else self._candidates(analysis, lang, vector),
             docs_words=self.retriever.vocabulary.related_words(analysis.need or analysis.query, lang, whole_entries=True),
-            requirements=self._requirements(analysis, lang, vector),
+            requirements=requirements if lang == candidates_lang else self._requirements(analysis, lang, vector),
         )
         if analysis.answer_lang != lang:
             # Asked to answer in another language: the same answer, quoted from the twin

@@ -22,6 +22,10 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("What's a Read Audience journey?", "en", "whatis"),
         ("quelle est la différence entre un parcours et une campagne orchestrée ?", "fr", "whatis"),
         ("Can I convert a campaign into a journey?", "en", "can"),
+        # Chat is lower case: the last sentence is the ask even without a capital after the stop.
+        ("alumni office. the dean wants to know precisely how many alumni will receive it. what should we use for that?",
+         "en", "choose"),
+        ("just a holiday email on a set date, nothing fancy. what's the right tool?", "en", "choose"),
         ("les campagnes déclenchées par API font des tests A/B ?", "fr", "can"),
         ("what's the maximum duration of a wait activity?", "en", "quantity"),
         ("how many emails do you recommend in a welcome series?", "en", "quantity"),

@@ -130,14 +130,16 @@ _YES_NO_OPENING = {
 # Naming options is choosing between them only when the ask sets them side by side.
 _BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
 # "Which one should we use?" still chooses when it also asks what something is.
-_ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|fit|adapt", re.I)
+_ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|fit|adapt|\bright\s+(tool|approach|option|choice|one)"
+                          r"|simplest|easiest|ideal|id[ée]al|bon(ne)?\s+(outil|approche|option|choix)", re.I)
 # French asks yes or no by intonation alone: a question without a question word.
 _FR_QUESTION_WORD = re.compile(
     r"\b(qui|que|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b|qu'", re.I
 )
-# Where the last ask starts: after a question mark, or a full stop before a capital letter
-# ("e.g. once per order?" stays one sentence).
-_ASK_SPLIT = re.compile(r"(?<=\?)\s+|(?<=[.!])\s+(?=[A-ZÀ-Ý])")
+# Where the last ask starts: after a question mark, or after a full stop that ends a
+# sentence, capital or not (chat is often lower case), but not an abbreviation's ("e.g.
+# once per order?" stays one sentence).
+_ASK_SPLIT = re.compile(r"(?<=\?)\s+|(?<![\s(]e\.g\.)(?<![\s(]i\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<!\bex\.)(?<=[.!])\s+(?=\w)")
 _LEADING_LINK = re.compile(r"^\W*(and|also|so|ok|okay|but|then|et|aussi|alors|donc|mais|puis|sinon)\b[\s,]*", re.I)
 
 
