@@ -105,9 +105,11 @@ def unit_stances(chunk: Chunk, catalog: OptionCatalog, comparison: bool) -> tupl
     if chunk.kind == "table_row":
         option = _row_option(chunk, catalog)
         return tuple(UnitStance(u, option) for u in units)
-    heading_option = next(
-        (o for o in (catalog.sole(h, lang) for h in reversed(chunk.heading_path[1:])) if o), None
-    )
+    # The nearest heading that names an option at all decides: one that names several
+    # ("Journeys vs Campaigns: When to use each") files what is under it under none, even
+    # below a page heading naming one ("Get started with journeys").
+    naming = next((h for h in reversed(chunk.heading_path[1:]) if catalog.named(h, lang)), None)
+    heading_option = catalog.sole(naming, lang) if naming else None
     out = []
     for unit in units:
         # The nearest structure decides: a unit's own lead-in, else the heading it sits

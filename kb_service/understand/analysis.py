@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
 from kb_service.types import LANGUAGES, QueryAnalysis
-from kb_service.understand.conversation import is_follow_up, standalone
+from kb_service.understand.conversation import continues_ask, is_follow_up, standalone
 from kb_service.understand.intent import asks_price, classify, need_text
 from kb_service.understand.language import language_scores
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
@@ -85,7 +85,7 @@ class Understander:
             context = f"{previous.query} {recommended}".strip()
         intent = classify(text, question_lang, self.catalog, small_talk=small)
         if follow_up and previous is not None and previous.intent != "smalltalk" and (
-            rewritten is not None or (intent == "other" and not _ASKS_ITS_OWN.search(text))
+            rewritten is not None or continues_ask(text) or (intent == "other" and not _ASKS_ITS_OWN.search(text))
         ):
             # "and for a monthly newsletter?" asks what the turn before asked, of another need;
             # "which channels can I send those with?" asks a question of its own.

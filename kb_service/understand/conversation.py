@@ -50,6 +50,30 @@ def is_follow_up(turn: str) -> bool:
             or bool(_STRONG_ANAPHORA.search(turn)))
 
 
+# A question word in what follows the continuation words: the turn asks its own question
+# ("and how long can a profile stay?", "et ça coûte combien ?"). Words that also open a
+# relative clause ("the people who didn't open it") do not count.
+_OWN_ASK = re.compile(
+    r"\b(what|which|how|why|quoi|quel|quelle|quels|quelles|comment|combien|pourquoi|lequel|laquelle|qu'est-ce)\b"
+    r"|^\W*(can|could|does|do|is|are|will|would|should|peut|peux|est-ce)\b",
+    re.I,
+)
+
+
+def continues_ask(turn: str) -> bool:
+    """The turn only adds to the previous question ("and if a few days later I want …?",
+    "et pour un fragment ?"): it opens with continuation words and no question word of its
+    own follows them, so it asks what the turn before asked."""
+    rest = turn
+    while True:
+        match = _FOLLOW_UP.match(rest)
+        if not match or match.end() == 0:
+            break
+        rest = rest[match.end():]
+    rest = rest.lstrip(" .,;:!-")
+    return rest != turn.lstrip(" .,;:!-") and bool(rest) and not _OWN_ASK.search(rest)
+
+
 def standalone(turn: str, history: Sequence[str]) -> str | None:
     """The turn rewritten as a standalone question when it only swaps the subject of the
     previous one ("and for a monthly newsletter?" after "which approach for cart
