@@ -196,3 +196,28 @@ def test_kinds_of_business_systems_and_retail_days_are_not_unknown_names(corpus_
     assert unknown("Before the big Black Friday send, which approach gives exact counts?", "en") == 0
     assert unknown("our CRM holds loyalty points: which approach?", "en") == 0
     assert unknown("How do I configure a Marketo smart campaign?", "en") == 1
+
+
+def test_a_yes_no_question_about_one_option_gets_the_availability_rows_verdict(corpus_kb):
+    no = corpus_kb.ask("is there an approval workflow for orchestrated campaigns?")
+    assert no.answer.startswith("No — ") and "Approval workflows" in no.answer
+    yes = corpus_kb.ask("can journeys send direct mail?")
+    assert yes.answer.startswith("Yes — ") and "Direct mail" in yes.answer
+    # The verdict is kb's reading of the cell, so the cited snippet keeps the docs' words only.
+    assert not yes.citations[0].snippet.startswith("Yes")
+
+
+def test_an_faq_answer_opening_with_yes_is_shown_with_its_own_question(corpus_kb):
+    answer = corpus_kb.ask("on peut mettre une attente entre l'envoi de l'email et l'événement de réaction ?")
+    first = answer.answer.splitlines()[0]
+    question, _, rest = first.partition(" — ")
+    assert question.endswith("?") and rest.startswith("Oui")
+    assert not answer.citations[0].snippet.startswith(question)
+
+
+def test_a_scenario_with_waits_and_conditions_is_a_journey_not_a_campaign(corpus_kb):
+    answer = corpus_kb.ask("when someone signs up we want a hello email right away, then a guide a couple of days "
+                           "later, and if they still haven't ordered after a week, a discount code. journey or campaign?")
+    assert answer.approach == "journey" and not answer.abstained
+    # The answer shows the availability row that rules the campaigns out.
+    assert any("Capability:" in c.hit.chunk.text and "Action Campaigns: ❌" in c.hit.chunk.text for c in answer.citations)

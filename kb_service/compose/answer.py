@@ -11,7 +11,8 @@ abstention sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 from kb_service.compose.choice import Candidate, Choice, decide
@@ -27,6 +28,8 @@ ABSTAIN_TEXT = {
     "fr": "La documentation ne couvre pas ce sujet.",
 }
 RECOMMENDED = {"en": "Recommended:", "fr": "Recommandé :"}
+YES = {"en": "Yes", "fr": "Oui"}
+NO = {"en": "No", "fr": "Non"}
 DEPENDS = {"en": "{a} or {b}, depending on the need:", "fr": "{a} ou {b}, selon le besoin :"}
 # A second passage is quoted when retrieval ranked it nearly as high and its best unit is
 # nearly as close to the question as the first passage's.
@@ -47,6 +50,11 @@ class Line:
     option: str | None = None  # the option the line speaks for (choice answers)
     recommended: bool = False  # "Recommended: <option> — …"
     other: str | None = None  # the connective's second option
+    # A yes/no question about one option answered by an availability row: what its cell says.
+    verdict: bool | None = None
+    # An FAQ answer that opens with yes or no answers the FAQ's own question: shown with it,
+    # so the reader knows what the "Yes" is to.
+    with_question: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,10 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
             text = f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {quoted}" if line.recommended else f"{label} — {quoted}"
         else:
             quoted = text = render(line.passage, line.units) if line.units else plain(line.passage.chunk.text)
+            if line.with_question and line.passage.chunk.heading_path:
+                text = f"{plain(line.passage.chunk.heading_path[-1])} — {text}"
+            if line.verdict is not None:
+                text = f"{(YES if line.verdict else NO).get(lang, (YES if line.verdict else NO)['en'])} — {text}"
         number = next((c.number for c in citations if c.hit.chunk.chunk_id == line.passage.chunk.chunk_id), None)
         if number is None:
             number = len(citations) + 1
@@ -143,7 +155,7 @@ def in_language(lines: Sequence[Line], twin: Callable[[Passage], Passage | None]
         else:
             scale = len(other.units) / max(1, len(line.passage.units))
             units = tuple(sorted({min(len(other.units) - 1, int(i * scale)) for i in line.units}))
-        out.append(Line(other, units, line.option, line.recommended, line.other))
+        out.append(replace(line, passage=other, units=units))
     return out
 
 
@@ -200,7 +212,7 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
         return [Line(passages[0])]
     primary_index, primary = _primary(quotes, passages, analysis, lang, analyze, terms)
     lead = passages[primary_index]
-    lines = [Line(lead, primary.indices)]
+    lines = [_framed(Line(lead, primary.indices), analysis)]
     for i, q in quotes:
         if i == primary_index:
             continue
@@ -210,9 +222,30 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
                 and passage.hit.score >= SUPPORT_SCORE * lead.hit.score and q.score >= SUPPORT_SCORE * primary.score
                 and passage.chunk.text.strip() != lead.chunk.text.strip()):
             support = quote(passage, analysis, terms, analyze, weight, max_units=2, budget=300)
-            lines.append(Line(passage, support.indices))
+            lines.append(_framed(Line(passage, support.indices), analysis))
             break
     return lines
+
+
+def _framed(line: Line, analysis: QueryAnalysis) -> Line:
+    """A quoted line with what makes it answer the question asked: the verdict of an
+    availability row for the one option a yes/no question names, the FAQ's own question
+    before an answer that opens with yes or no."""
+    passage = line.passage
+    chunk = passage.chunk
+    verdict = None
+    if analysis.intent == "can" and passage.matrix and len(analysis.options) == 1:
+        marks = {_CHECK_VALUE.get(chunk.cells[column][1].strip()) for column, option in passage.matrix.items()
+                 if column < len(chunk.cells) and option == analysis.options[0]}
+        if len(marks) == 1 and None not in marks:
+            verdict = marks.pop()
+    opens_yes_no = (chunk.kind == "faq" and 0 in line.units and len(chunk.heading_path) > 1
+                    and bool(_OPENS_YES_NO.match(plain(passage.units[0].unit.text))))
+    return replace(line, verdict=verdict, with_question=opens_yes_no)
+
+
+_CHECK_VALUE = {"✅": True, "✔": True, "✔️": True, "❌": False, "✖": False, "❎": False}
+_OPENS_YES_NO = re.compile(r"^\W*(yes|no|oui|non)\b", re.I)
 
 
 def _primary(quotes, passages, analysis, lang, analyze, terms) -> tuple[int, Quote]:
