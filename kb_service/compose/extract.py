@@ -27,6 +27,10 @@ LIST_ITEMS = 8
 LIST_BUDGET = 700
 # A short FAQ answer is one unit of meaning: quoted whole rather than sentence by sentence.
 FAQ_BUDGET = 500
+# An FAQ entry whose own question holds most of the asker's telling words is the docs' answer
+# to that very question: quoted whole up to a larger budget ("Close" and "Stop", not one).
+SAME_QUESTION = 0.6
+SAME_QUESTION_BUDGET = 1000
 _DIGIT = re.compile(r"\d")
 _YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not\b|pas\b)", re.I)
 _CHECKS = re.compile(r"[✅✔❌✖❎]")
@@ -89,8 +93,12 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
     if analysis.intent == "can" and passage.chunk.kind == "faq" and 0 not in chosen and _YES_NO.search(plain(passage.units[0].unit.text)):
         chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers a yes/no
     chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
-    if passage.chunk.kind == "faq" and sum(len(s.unit.text) for s in passage.units) <= FAQ_BUDGET:
-        chosen = list(range(len(passage.units)))
+    if passage.chunk.kind == "faq":
+        length = sum(len(s.unit.text) for s in passage.units)
+        own_question = passage.chunk.heading_path[-1] if passage.chunk.heading_path else ""
+        same_question = word_overlap(terms, own_question, lang, analyze, weight) >= SAME_QUESTION
+        if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
+            chosen = list(range(len(passage.units)))
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
 
 
