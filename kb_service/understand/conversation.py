@@ -17,7 +17,10 @@ _FOLLOW_UP = re.compile(
       | et\s+(?:pour|pour\s+les|avec|si|concernant|qu'en\s+est-il\s+d[e'u]s?)?
       | qu'en\s+est-il\s+d[e'u]s? | pareil\s+pour | m[eê]me\s+question\s+pour
       | also | aussi | or | so | ok | okay | then | if | but | still | alors | donc | du\s+coup | mais | sinon | si
-    )\b[\s,:]*""",
+      # an acknowledgement of the answer before the next ask ("nice. and can I …?")
+      | nice | great | cool | thanks | thank\s+you | perfect | got\s+it | understood | super | parfait
+      | merci | d'accord | g[ée]nial | entendu | tr[eè]s\s+bien
+    )\b[\s,:.!]*""",
     re.I | re.X,
 )
 # The question frame of the previous turn: "which approach for", "quelle approche pour", ...

@@ -134,7 +134,8 @@ _ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|
                           r"|simplest|easiest|ideal|id[ée]al|bon(ne)?\s+(outil|approche|option|choix)", re.I)
 # French asks yes or no by intonation alone: a question without a question word.
 _FR_QUESTION_WORD = re.compile(
-    r"\b(qui|que|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b|qu'", re.I
+    r"\b(qui|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b"
+    r"|\bqu'est|^\W*(que|qu')", re.I  # "que"/"qu'on" inside a sentence is a conjunction
 )
 # Where the last ask starts: after a question mark, or after a full stop that ends a
 # sentence, capital or not (chat is often lower case), but not an abbreviation's ("e.g.
