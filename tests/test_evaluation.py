@@ -153,6 +153,7 @@ def test_the_intent_is_asked_of_the_last_turn_with_the_earlier_ones_as_history()
 
 def test_held_out_sets_list_no_failures_by_default():
     assert not lists_failures_by_default("eval/fresh2-conversations.jsonl")
+    assert not lists_failures_by_default("eval/fresh3-plus.jsonl")
     assert lists_failures_by_default("eval/fresh1.jsonl")
     single = judge(QUESTION, [hit("nope")], answer())
     conversation = judge_conversation(CONVERSATION, [answer(), answer()])
