@@ -182,6 +182,7 @@ class KnowledgeBase:
         self._check_rows: dict[str, float] = {}
         # lang -> the availability rows of the comparison matrices, with their index rows
         self._capabilities: dict[str, list[tuple[Capability, int]]] = {}
+        self._tables: dict[str, list[Passage]] = {}  # lang -> comparison tables (options as columns)
         self._option_units: dict[str, np.ndarray] = {}
         self._twins: dict[tuple[str, str, str], list[int]] = {}
         self._anchors: dict[tuple[str, str], list[str]] = {}  # a page's anchors in page order
@@ -262,6 +263,16 @@ class KnowledgeBase:
             if chunk.anchor not in anchors:
                 anchors.append(chunk.anchor)
         self._option_units = {option: np.stack(rows) for option, rows in option_rows.items()}
+
+        # The comparison tables whose header names options, per language, as passages.
+        self._tables = {}
+        for row, chunk in enumerate(index.chunks):
+            if chunk.kind == "table" and is_comparison_material(
+                    chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())):
+                stances = self._stances[chunk.chunk_id]
+                passage = Passage(hit=Hit(chunk=chunk, score=0.0), units=stances, similarity=(0.0,) * len(stances),
+                                  matrix={})
+                self._tables.setdefault(chunk.lang, []).append(passage)
 
         # Every unit that speaks for an option, per language, for choice questions.
         self._comparison_units = {}
@@ -467,6 +478,7 @@ class KnowledgeBase:
             candidates=candidates if lang == candidates_lang else self._candidates(analysis, lang, vector),
             docs_words=self.retriever.vocabulary.related_words(analysis.need or analysis.query, lang, whole_entries=True),
             requirements=requirements if lang == candidates_lang else self._requirements(analysis, lang, vector),
+            tables=self._tables.get(lang, ()),
         )
         if analysis.answer_lang != lang:
             # Asked to answer in another language: the same answer, quoted from the twin

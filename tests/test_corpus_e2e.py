@@ -221,3 +221,13 @@ def test_a_scenario_with_waits_and_conditions_is_a_journey_not_a_campaign(corpus
     assert answer.approach == "journey" and not answer.abstained
     # The answer shows the availability row that rules the campaigns out.
     assert any("Capability:" in c.hit.chunk.text and "Action Campaigns: ❌" in c.hit.chunk.text for c in answer.citations)
+
+
+def test_a_question_about_one_options_column_gets_the_whole_column(corpus_kb):
+    answer = corpus_kb.ask("orchestrated campaign channels")
+    assert answer.answer.startswith("Orchestrated Campaigns — Channel: Email ✅; Push ✅; SMS ✅; In-app ❌")
+    assert answer.citations[0].hit.chunk.kind == "table"
+    french = corpus_kb.ask("quels canaux pour les campagnes orchestrées ?")
+    assert french.answer.startswith("Campagnes orchestrées — Canal: E-mail ✅")
+    # Naming a row asks about that row, not the column.
+    assert corpus_kb.ask("can orchestrated campaigns send in-app messages?").answer.startswith("No — ")

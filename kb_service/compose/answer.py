@@ -55,6 +55,8 @@ class Line:
     # An FAQ answer that opens with yes or no answers the FAQ's own question: shown with it,
     # so the reader knows what the "Yes" is to.
     with_question: bool = False
+    # A comparison table read down one option's column (its units are the table's rows).
+    column: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,13 @@ def compose(
     docs_words: str = "",
     candidates: Sequence[Candidate] = (),
     requirements: Sequence[tuple[Capability, Passage, float]] = (),
+    tables: Sequence[Passage] = (),
 ) -> Composed:
     """The answer from ``passages`` (ranked; not abstaining), in the passages' language.
     ``docs_words``: the docs' words for the question's own (profile vocabulary);
     ``requirements``: the capabilities a choice's need asks for, each with its matrix row
-    and how fully it is asked."""
+    and how fully it is asked; ``tables``: the comparison tables (options as columns), for a
+    question about one option's column ("which channels do orchestrated campaigns have?")."""
     lang = passages[0].chunk.lang
     terms = set(analyze(analysis.query, lang))
     lines: list[Line] | None = None
@@ -101,6 +105,8 @@ def compose(
         if choice is not None:
             lines, approach = _choice_lines(choice), choice.winner.option
             lines.extend(_separating_lines(choice, requirements, members))
+    if lines is None and catalog and analysis.intent not in ("choose", "howto"):
+        lines = _column_lines(analysis, tables, terms, catalog, analyze, lang)
     if lines is None:
         lines = _extract_lines(passages, analysis, terms, lang, analyze, weight)
     return render_lines(lines, lang, catalog, approach)
@@ -115,7 +121,9 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
             parts.append(DEPENDS.get(lang, DEPENDS["en"]).format(
                 a=catalog.label(line.option, lang), b=catalog.label(line.other, lang)))
             continue
-        if line.option is not None:
+        if line.column is not None:
+            quoted = text = _column_text(line.passage, line.column)
+        elif line.option is not None:
             quoted = _speaking_text(line.passage, line.units[0], line.option, catalog)
             label = catalog.label(line.option, lang)
             text = f"{RECOMMENDED.get(lang, RECOMMENDED['en'])} {label} — {quoted}" if line.recommended else f"{label} — {quoted}"
@@ -225,6 +233,42 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
             lines.append(_framed(Line(passage, support.indices), analysis))
             break
     return lines
+
+
+def _cells(row: str) -> list[str]:
+    return [plain(cell) for cell in row.strip().strip("|").split("|")]
+
+
+def _column_lines(analysis: QueryAnalysis, tables: Sequence[Passage], terms: set[str], catalog: OptionCatalog,
+                  analyze: Analyzer, lang: str) -> list[Line] | None:
+    """One option's column of the comparison table the question asks about: it names one
+    option and the table's dimension (its first header: "Channel", "Capability") but none
+    of the table's rows, so it asks for the whole column ("orchestrated campaign channels")."""
+    if len(analysis.options) != 1:
+        return None
+    option = analysis.options[0]
+    for table in tables:
+        if table.chunk.lang != lang or len(table.units) < 3:
+            continue
+        header = _cells(table.units[0].unit.text)
+        dimension = set(analyze(header[0], lang)) if header else set()
+        if not dimension or not dimension <= terms:
+            continue
+        columns = [i for i, cell in enumerate(header) if i > 0 and catalog.sole(cell, lang) == option]
+        rows = [_cells(u.unit.text) for u in table.units[1:]]
+        names_a_row = any(set(analyze(row[0], lang)) and set(analyze(row[0], lang)) <= terms for row in rows if row)
+        if len(columns) == 1 and not names_a_row:
+            return [Line(table, tuple(range(len(table.units))), option=option, column=columns[0])]
+    return None
+
+
+def _column_text(passage: Passage, column: int) -> str:
+    """"Orchestrated Campaigns — Channel: Email ✅; Push ✅; …": the header, then each row's
+    label with the option's cell."""
+    header = _cells(passage.units[0].unit.text)
+    rows = [_cells(u.unit.text) for u in passage.units[1:]]
+    cells = "; ".join(f"{row[0]} {row[column]}" for row in rows if len(row) > column)
+    return f"{header[column]} — {header[0]}: {cells}"
 
 
 def _framed(line: Line, analysis: QueryAnalysis) -> Line:
