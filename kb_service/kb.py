@@ -395,7 +395,13 @@ class KnowledgeBase:
             if candidates is None:
                 candidates = self._candidates(analysis, lang, self._query_vector(analysis))
             need_match = max((c.cosine for c in candidates), default=0.0)
-        return answerability.features_of(result, analysis, best_unit, found, need_match)
+        features = answerability.features_of(result, analysis, best_unit, found, need_match)
+        if analysis.context:
+            # A follow-up's words are read with the conversation's: "je le monte comment ?"
+            # uses few of the docs' words, the turns before it many.
+            features["coverage"] = max(features["coverage"],
+                                       retriever.coverage(f"{analysis.context} {analysis.query}", lang))
+        return features
 
     def evidence(self, question: str, *, lang: str | None = None) -> dict[str, float]:
         """The answerability features of ``question`` as ``ask`` computes them (calibration)."""
