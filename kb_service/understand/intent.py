@@ -22,7 +22,8 @@ _FLAGS = re.I | re.X
 _CHOOSE = {
     "en": re.compile(
         r"""\b(which|what)\s+(approach|option|one|type|kind|tool|solution|method)\b(?!\s+of\b)
-          | \b(which|what)\b[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt)
+          | \b(which|what)\b[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build)
+          | \b(which|what)\s+(kind|type|sort)\s+of\s+(setup|set-up|tool|solution|approach|option|thing|send|sending)\b
           | \b(should|would)\s+(i|we)\s+(use|go\s+with|pick|choose|build|opt|set\s+(it|this|that)\s+up\s+as)\b[^?.]{0,60}\bor\b
           | \b(recommend|recommended|recommendation|suggest)\b
           | \bbest\s+(approach|option|choice|fit|way\s+to\s+go|tool)\b
@@ -41,7 +42,8 @@ _CHOOSE = {
           | \b(recommand|conseill|pr[ée]conis|sugg[ée]r)\w*
           | \b(meilleur|meilleure|mieux|plus\s+simple|plus\s+adapt[ée]e?)\b
           | \b(plut[ôo]t)\b
-          | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur)\s+quoi\b
+          | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur|je\s+pars\s+sur|on\s+part\s+sur|je\s+prends|on\s+prend)\s+quoi\b
+          | \bquel(le)?s?\s+(type|genre|sorte)\s+(d'|de\s+)(envoi|campagne|outil|approche|solution|dispositif)
           | \bquoi\s+(utiliser|choisir|prendre)\b
           | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
           | \bou\s+(un|une)?\s*\w*\s*\?\s*$
