@@ -55,7 +55,7 @@ _CHOOSE = {
 _HOWTO = {
     "en": re.compile(
         r"""\bhow\s+(do|can|should|would|could|to|does)\b(?!\s+(i|we|you)\s+(know|tell|decide|choose|pick))
-          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | \bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
+          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | (?<!of\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
