@@ -40,6 +40,7 @@ from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
 from kb_service.types import Answer, Hit, Profile, QueryAnalysis
 from kb_service.understand.analysis import Understander
+from kb_service.understand.spelling import Speller, docs_words, is_common_word
 from kb_service.understand.vocabulary import Vocabulary
 
 ONNX_DIR = "onnx"
@@ -210,11 +211,15 @@ class KnowledgeBase:
         vocabulary = Vocabulary(self.profile.vocabulary if self.profile else None)
         retriever = HybridRetriever(index, fusion=self.fusion, vocabulary=vocabulary)
         self._retriever = retriever
+        words = {lang: docs_words(c.text for c in index.chunks if c.lang == lang) for lang in retriever.languages()}
         self._understander = Understander(
             self.catalog,
             coverage=retriever.coverage,
             specificity=lambda term, lang: retriever.term_weight(lang)(term),
             languages=retriever.languages(),
+            speller=Speller(words),
+            known=lambda word, lang: word in words.get(lang, ()) or all(
+                retriever.knows(lang)(term) for term in analyze(word, lang)),
         )
         self._read_structure(index)
         if self._embedder is None:
@@ -286,6 +291,8 @@ class KnowledgeBase:
     def warm_up(self) -> None:
         self.ask("which approach for cart abandonment?")
         self.ask("quelle approche pour une newsletter ?")
+        for lang in self.retriever.languages():
+            is_common_word("journey", lang)  # the word lists load on first use: not for a user
 
     @property
     def embedder(self):

@@ -17,6 +17,7 @@ from kb_service.types import LANGUAGES, QueryAnalysis
 from kb_service.understand.conversation import continues_ask, is_follow_up, standalone
 from kb_service.understand.intent import asks_price, classify, need_text
 from kb_service.understand.language import language_scores
+from kb_service.understand.spelling import Speller
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
 
 # A question word of its own: the turn asks something new, whatever the turn before asked.
@@ -35,11 +36,14 @@ Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how tellin
 
 class Understander:
     def __init__(self, catalog: OptionCatalog, coverage: Coverage, specificity: Specificity,
-                 languages: Sequence[str] = LANGUAGES) -> None:
+                 languages: Sequence[str] = LANGUAGES, speller: Speller | None = None,
+                 known: Callable[[str, str], bool] | None = None) -> None:
         self.catalog = catalog
         self.coverage = coverage
         self.specificity = specificity
         self.languages = tuple(languages)
+        self.speller = speller
+        self.known = known  # (word, lang) -> the docs use it or its stem
 
     def language(self, text: str, context_lang: str | None = None) -> str:
         """The detected language; on a short, ambiguous question the language of the
@@ -72,6 +76,8 @@ class Understander:
             previous = self.analyze(history[-1], lang=lang, history=history[:-1])
         context_lang = previous.lang if previous is not None else None
         question_lang = self.language(text, context_lang)
+        if self.speller is not None and self.known is not None and not small:
+            text = self.speller.correct(text, question_lang, lambda word: self.known(word, question_lang))
         follow_up = bool(history) and not small and is_follow_up(text)
         rewritten = standalone(text, history) if follow_up else None
         query = rewritten or text
