@@ -304,3 +304,36 @@ def test_kb_eval_reports_several_files_and_hides_a_held_out_sets_failures(corpus
     bad.write_text(json.dumps({"lang": "en", "prompt": "?"}) + "\n")
     refused = subprocess.run([sys.executable, "-m", "kb_service.cli", "eval", str(bad)], capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and "bad.jsonl:1: each line needs 'question'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_two_packs_merge_blind_and_identical_answers_are_graded_once(tmp_path):
+    compare = script("grading_compare")
+
+    def pack(folder, answers):
+        folder.mkdir()
+        entries = [f"## Item {n}\n\n**Question:**\n\nq{n}\n\n**Answer:**\n\n{a}\n" for n, a in enumerate(answers, start=1)]
+        (folder / "pack.md").write_text("# Grading pack\n\n" + "\n---\n\n".join(entries))
+        (folder / "key.jsonl").write_text("".join(
+            json.dumps({"item": n, "set": "s", "id": f"q{n}", "lang": "en", "kind": "question"}) + "\n"
+            for n in range(1, len(answers) + 1)))
+        return folder
+
+    a = pack(tmp_path / "a", ["same answer", "old answer"])
+    b = pack(tmp_path / "b", ["same answer", "new answer"])
+    text, key = compare.merge(a, b, seed=1)
+    assert len(key) == 3 and sorted(map(tuple, (k["versions"] for k in key))) == [("A",), ("A", "B"), ("B",)]
+    assert text.count("same answer") == 1 and "old answer" in text and "new answer" in text
+    assert '"versions"' not in text and "version" not in text.lower().replace("versions", "")
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "key.jsonl").write_text("".join(json.dumps(k) + "\n" for k in key))
+    old_item = next(k["item"] for k in key if k["versions"] == ["A"])
+    (out / "grades.jsonl").write_text("".join(
+        json.dumps({"item": k["item"], "grade": "D" if k["item"] == old_item else "A", "cause": "wrong option"}) + "\n"
+        for k in key))
+    result = compare.summary(out / "grades.jsonl", out / "key.jsonl")
+    assert result["A"]["grades"] == {"A": 1, "B": 0, "C": 0, "D": 1} and result["B"]["grades"]["A"] == 2
+    assert result["shared_items"] == 1
+    c = pack(tmp_path / "c", ["other question set"])
+    with pytest.raises(ValueError, match="different questions"):
+        compare.merge(a, c, seed=1)
