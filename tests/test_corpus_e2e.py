@@ -231,3 +231,8 @@ def test_a_question_about_one_options_column_gets_the_whole_column(corpus_kb):
     assert french.answer.startswith("Campagnes orchestrées — Canal: E-mail ✅")
     # Naming a row asks about that row, not the column.
     assert corpus_kb.ask("can orchestrated campaigns send in-app messages?").answer.startswith("No — ")
+
+
+def test_a_yes_no_question_naming_no_option_is_told_which_one_option_can(corpus_kb):
+    answer = corpus_kb.ask("is on-demand segmentation possible?")
+    assert answer.answer.startswith("Yes, with Orchestrated Campaign only — ") and answer.approach is None

@@ -30,6 +30,7 @@ ABSTAIN_TEXT = {
 RECOMMENDED = {"en": "Recommended:", "fr": "Recommandé :"}
 YES = {"en": "Yes", "fr": "Oui"}
 NO = {"en": "No", "fr": "Non"}
+ONLY = {"en": "Yes, with {option} only", "fr": "Oui, avec {option} uniquement"}
 DEPENDS = {"en": "{a} or {b}, depending on the need:", "fr": "{a} ou {b}, selon le besoin :"}
 # A second passage is quoted when retrieval ranked it nearly as high and its best unit is
 # nearly as close to the question as the first passage's.
@@ -52,6 +53,8 @@ class Line:
     other: str | None = None  # the connective's second option
     # A yes/no question about one option answered by an availability row: what its cell says.
     verdict: bool | None = None
+    # A yes/no question naming no option, answered by a row only one option has: that option.
+    only: str | None = None
     # An FAQ answer that opens with yes or no answers the FAQ's own question: shown with it,
     # so the reader knows what the "Yes" is to.
     with_question: bool = False
@@ -133,6 +136,8 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
                 text = f"{plain(line.passage.chunk.heading_path[-1])} — {text}"
             if line.verdict is not None:
                 text = f"{(YES if line.verdict else NO).get(lang, (YES if line.verdict else NO)['en'])} — {text}"
+            if line.only is not None:
+                text = f"{ONLY.get(lang, ONLY['en']).format(option=catalog.label(line.only, lang))} — {text}"
         number = next((c.number for c in citations if c.hit.chunk.chunk_id == line.passage.chunk.chunk_id), None)
         if number is None:
             number = len(citations) + 1
@@ -277,15 +282,18 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
     before an answer that opens with yes or no."""
     passage = line.passage
     chunk = passage.chunk
-    verdict = None
-    if analysis.intent == "can" and passage.matrix and len(analysis.options) == 1:
-        marks = {_CHECK_VALUE.get(chunk.cells[column][1].strip()) for column, option in passage.matrix.items()
-                 if column < len(chunk.cells) and option == analysis.options[0]}
-        if len(marks) == 1 and None not in marks:
-            verdict = marks.pop()
+    verdict, only = None, None
+    marks = {option: _CHECK_VALUE.get(chunk.cells[column][1].strip()) for column, option in passage.matrix.items()
+             if column < len(chunk.cells)}
+    if analysis.intent == "can" and marks and None not in marks.values():
+        if len(analysis.options) == 1 and analysis.options[0] in marks:
+            verdict = marks[analysis.options[0]]
+        elif not analysis.options and sum(marks.values()) == 1:
+            # "Can I see exact counts before sending?": yes, with the one option that can.
+            only = next(option for option, mark in marks.items() if mark)
     opens_yes_no = (chunk.kind == "faq" and 0 in line.units and len(chunk.heading_path) > 1
                     and bool(_OPENS_YES_NO.match(plain(passage.units[0].unit.text))))
-    return replace(line, verdict=verdict, with_question=opens_yes_no)
+    return replace(line, verdict=verdict, only=only, with_question=opens_yes_no)
 
 
 _CHECK_VALUE = {"✅": True, "✔": True, "✔️": True, "❌": False, "✖": False, "❎": False}
