@@ -236,3 +236,10 @@ def test_a_question_about_one_options_column_gets_the_whole_column(corpus_kb):
 def test_a_yes_no_question_naming_no_option_is_told_which_one_option_can(corpus_kb):
     answer = corpus_kb.ask("is on-demand segmentation possible?")
     assert answer.answer.startswith("Yes, with Orchestrated Campaign only — ") and answer.approach is None
+
+
+def test_a_keyword_need_quoted_from_a_use_case_names_the_option_it_is_filed_under(corpus_kb):
+    answer = corpus_kb.ask("target customers near specific stores using store inventory data")
+    assert answer.answer.startswith("Orchestrated Campaign — ") and answer.approach is None
+    # A how-to never gets one.
+    assert not corpus_kb.ask("how do I test a journey before publishing it?").answer.startswith("Journeys — ")

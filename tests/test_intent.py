@@ -29,6 +29,8 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("a guest with 2 reservations should get 2 separate emails. what do we build that with?", "en", "choose"),
         ("our backend has to get the reset email out. What kind of setup do I need?", "en", "choose"),
         ("Alertes de stock bas aux clients intéressés, je pars sur quoi ?", "fr", "choose"),
+        ("What range of values can I use for a reaction event timeout?", "en", "quantity"),
+        ("read audience journey or unitary journey for a monthly newsletter?", "en", "choose"),
         ("Panne ce soir : il faut prévenir tous les clients. Quel type d'envoi utiliser ?", "fr", "choose"),
         ("les campagnes déclenchées par API font des tests A/B ?", "fr", "can"),
         ("what's the maximum duration of a wait activity?", "en", "quantity"),
@@ -44,3 +46,8 @@ def test_without_a_profile_choice_still_comes_from_asking_words():
     empty = OptionCatalog(None)
     assert classify("which option should we use for invoices?", "en", empty) == "choose"
     assert classify("how do I export a report?", "en", empty) == "howto"
+
+
+def test_two_instances_of_one_option_are_not_a_choice_between_options():
+    question = "If a profile is active in journey B and a Jump in journey A sends them to B, do they enter B again or does the Jump error?"
+    assert classify(question, "en", CATALOG) != "choose"

@@ -60,6 +60,8 @@ class Line:
     with_question: bool = False
     # A comparison table read down one option's column (its units are the table's rows).
     column: int | None = None
+    # A keyword query answered by units the guide files under one option: that option's name.
+    filed_under: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
                 text = f"{plain(line.passage.chunk.heading_path[-1])} — {text}"
             if line.verdict is not None:
                 text = f"{(YES if line.verdict else NO).get(lang, (YES if line.verdict else NO)['en'])} — {text}"
+            if line.filed_under is not None:
+                text = f"{catalog.label(line.filed_under, lang)} — {text}"
             if line.only is not None:
                 text = f"{ONLY.get(lang, ONLY['en']).format(option=catalog.label(line.only, lang))} — {text}"
         number = next((c.number for c in citations if c.hit.chunk.chunk_id == line.passage.chunk.chunk_id), None)
@@ -293,7 +297,15 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
             only = next(option for option, mark in marks.items() if mark)
     opens_yes_no = (chunk.kind == "faq" and 0 in line.units and len(chunk.heading_path) > 1
                     and bool(_OPENS_YES_NO.match(plain(passage.units[0].unit.text))))
-    return replace(line, verdict=verdict, only=only, with_question=opens_yes_no)
+    filed_under = None
+    if analysis.intent == "other" and line.units:
+        # A need typed as keywords ("store-specific offers with inventory data") quoted from a
+        # use case the guide files under one option: the reader is told which, as the guide
+        # does; the answer's approach stays null, nobody asked to choose.
+        options = {passage.units[i].option for i in line.units}
+        if len(options) == 1 and None not in options:
+            filed_under = options.pop()
+    return replace(line, verdict=verdict, only=only, with_question=opens_yes_no, filed_under=filed_under)
 
 
 _CHECK_VALUE = {"✅": True, "✔": True, "✔️": True, "❌": False, "✖": False, "❎": False}

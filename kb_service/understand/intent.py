@@ -22,7 +22,7 @@ _FLAGS = re.I | re.X
 _CHOOSE = {
     "en": re.compile(
         r"""\b(which|what)\s+(approach|option|one|type|kind|tool|solution|method)\b(?!\s+of\b)
-          | \b(which|what)\b[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build)
+          | \b(which|what)\b(?!\s+(range|values?|numbers?|limits?|size|duration|maximum|minimum|amount)\b)[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build)
           | \b(which|what)\s+(kind|type|sort)\s+of\s+(setup|set-up|tool|solution|approach|option|thing|send|sending)\b
           | \b(should|would)\s+(i|we)\s+(use|go\s+with|pick|choose|build|opt|set\s+(it|this|that)\s+up\s+as)\b[^?.]{0,60}\bor\b
           | \b(recommend|recommended|recommendation|suggest)\b
@@ -129,6 +129,7 @@ _YES_NO_OPENING = {
     "en": re.compile(r"^\W*(can|could|may|will|would|is\s+it|is\s+there|are\s+there|do|does)\s+(i|we|you|it|they|there|one|a|an|the|my|our)\b", re.I),
     "fr": re.compile(r"^\W*(peut-on|puis-je|pouvons-nous|est-ce\s+qu|est-il\s+possible|on\s+peut|je\s+peux)", re.I),
 }
+_INSTANCE_LABEL = re.compile(r"\s+\w\b")
 # Naming options is choosing between them only when the ask sets them side by side.
 _BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
 # "Which one should we use?" still chooses when it also asks what something is.
@@ -169,7 +170,10 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     lang = lang if lang in _CHOOSE else "en"
     # Naming two options or more in the ask ("journey or campaign?") is choosing between them.
     mentions = catalog.mentions(ask, lang) if catalog else []
-    side_by_side = len(mentions) >= 2 and bool(_BETWEEN.search(ask))
+    # Two options side by side ("read audience journey or unitary journey?"), not two
+    # instances of one ("journey A … journey B": a name followed by a one-character label).
+    options_named = [m for m in mentions if not _INSTANCE_LABEL.match(ask, m.end)]
+    side_by_side = len(options_named) >= 2 and bool(_BETWEEN.search(ask))
     whatis = bool(_WHATIS[lang].search(ask))
     choose = side_by_side or bool(_CHOOSE[lang].search(ask))
     howto = bool(_HOWTO[lang].search(ask))
