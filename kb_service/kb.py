@@ -25,7 +25,8 @@ from kb_service.assess import answerability
 from kb_service.compose.answer import abstention_text, compose, in_language, render_lines
 from kb_service.compose.choice import NEAREST_UNITS, Candidate
 from kb_service.compose.passages import Passage
-from kb_service.compose.requirements import Capability, asked_labels, capability_of, required, without_negated
+from kb_service.compose.requirements import (Capability, Requirement, asked_labels, capability_of, negated, required,
+                                             without_negated)
 from kb_service.compose.stance import (
     is_check_row,
     is_comparison_material,
@@ -425,7 +426,8 @@ class KnowledgeBase:
         missing = answerability.missing_answer_type(analysis, result.hits, analyze, self.retriever.knows(result.lang))
         features = self.features(analysis, result, passages, candidates)
         assessment = answerability.assess(features, calibration, missing)
-        if not assessment.answerable and not missing and requirements and features["unknown_names"] < 1.0:
+        asks_for = any(not r.declined for r in requirements)
+        if not assessment.answerable and not missing and asks_for and features["unknown_names"] < 1.0:
             # A choice whose need asks for what the comparison matrix lists is one the docs
             # answer, however loosely its scenario matches any passage as a whole; unless
             # names the docs never use are what it is about (one in every few words).
@@ -595,8 +597,8 @@ class KnowledgeBase:
             out.append(Candidate(passage=passage, unit=unit, cosine=float(scores[position])))
         return out
 
-    def _requirements(self, analysis: QueryAnalysis, lang: str, vector: np.ndarray) -> list[tuple[Capability, Passage, float]]:
-        """For a choice question: the capabilities its need asks for, each with its row."""
+    def _requirements(self, analysis: QueryAnalysis, lang: str, vector: np.ndarray) -> list[Requirement]:
+        """For a choice question: the capabilities its need asks for or declines, with their rows."""
         found = self._capabilities.get(lang)
         if analysis.intent != "choose" or not found:
             return []
@@ -606,14 +608,21 @@ class KnowledgeBase:
         terms = set(analyze(f"{need} {docs_words}", lang))
         rows = {capability.chunk_id: row for capability, row in found}
         asked = required([capability for capability, _ in found], terms, need)
+        declined_text = negated(analysis.need or analysis.query, lang)
+        declined = []
+        if declined_text:
+            labels = asked_labels(declined_text, self.profile.needs.get(lang, ()) if self.profile else ())
+            declined_terms = set(analyze(f"{declined_text} {labels}", lang))
+            declined = [c for c in required([capability for capability, _ in found], declined_terms, declined_text)
+                        if c not in asked]
         index = self.index
         out = []
-        for capability in asked:
+        for capability, is_declined in [(c, False) for c in asked] + [(c, True) for c in declined]:
             chunk = index.chunks[rows[capability.chunk_id]]
             similarity = tuple((index.units_of(chunk.chunk_id) @ vector).tolist())
             passage = Passage(hit=Hit(chunk=chunk, score=0.0), units=self._stances[chunk.chunk_id],
                               similarity=similarity, matrix=self._matrix.get(chunk.chunk_id, {}))
-            out.append((capability, passage, 1.0))
+            out.append(Requirement(capability, passage, declined=is_declined))
         return out
 
     def _prototypes(self, vector: np.ndarray) -> dict[str, float]:

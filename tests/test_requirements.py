@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from kb_service.compose.choice import Vote, _apply_requirements
 from kb_service.compose.passages import Passage
-from kb_service.compose.requirements import asked_labels, capability_of, lacking, required, without_negated
+from kb_service.compose.requirements import (Requirement, asked_labels, capability_of, lacking, negated, required,
+                                             without_negated)
 from kb_service.compose.stance import matrix_columns, unit_stances
 from kb_service.profiles import load_profile
 from kb_service.store.lexical import analyze
@@ -73,7 +74,15 @@ def test_a_requirement_rules_out_the_topical_favourite_and_its_row_votes_for_who
                       matrix=matrix_columns(chunk, CATALOG))
     tally = {"action": Vote("action", 1.0, 0, 0), "journey": Vote("journey", 0.5, 0, 0)}
     passages = []
-    out = _apply_requirements(tally, passages, MEMBERS, [(counts, passage, 1.0)])
+    out = _apply_requirements(tally, passages, MEMBERS, [Requirement(counts, passage)])
     assert max(out.values(), key=lambda v: v.evidence).option == "orchestrated"
     assert passages == [passage] and out["orchestrated"].passage == 0
     assert lacking("campaigns", [counts], MEMBERS) == [counts]
+
+
+def test_a_declined_capability_weighs_a_little_against_the_options_built_for_it():
+    wait = capability("Wait activities", WAIT)
+    assert "waits" in negated("one identical SMS at 10am, no waits, no branching", "en")
+    tally = {"action": Vote("action", 1.0, 0, 0), "journey": Vote("journey", 1.2, 0, 0)}
+    out = _apply_requirements(tally, [], MEMBERS, [Requirement(wait, None, declined=True)])
+    assert out["journey"].evidence < out["action"].evidence == 1.0

@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 from kb_service.compose.choice import Candidate, Choice, decide
 from kb_service.compose.extract import Quote, quote, render, states_fact
 from kb_service.compose.passages import Analyzer, Passage, TermWeight
-from kb_service.compose.requirements import Capability, lacking
+from kb_service.compose.requirements import Requirement, lacking
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import plain
 from kb_service.types import Citation, QueryAnalysis
@@ -91,13 +91,12 @@ def compose(
     weight: TermWeight,
     docs_words: str = "",
     candidates: Sequence[Candidate] = (),
-    requirements: Sequence[tuple[Capability, Passage, float]] = (),
+    requirements: Sequence[Requirement] = (),
     tables: Sequence[Passage] = (),
 ) -> Composed:
     """The answer from ``passages`` (ranked; not abstaining), in the passages' language.
     ``docs_words``: the docs' words for the question's own (profile vocabulary);
-    ``requirements``: the capabilities a choice's need asks for, each with its matrix row
-    and how fully it is asked; ``tables``: the comparison tables (options as columns), for a
+    ``requirements``: the capabilities a choice's need asks for or declines, with their rows; ``tables``: the comparison tables (options as columns), for a
     question about one option's column ("which channels do orchestrated campaigns have?")."""
     lang = passages[0].chunk.lang
     terms = set(analyze(analysis.query, lang))
@@ -213,8 +212,10 @@ def _separating_lines(choice: Choice, requirements, members) -> list[Line]:
         return []
     winner = choice.winner.option
     shown = choice.passages[choice.winner.passage].chunk.chunk_id
-    for capability, passage, _ in requirements:
-        if passage.chunk.chunk_id != shown and not lacking(winner, [capability], members) and passage.units:
+    for requirement in requirements:
+        passage = requirement.row
+        if (not requirement.declined and passage.chunk.chunk_id != shown and passage.units
+                and not lacking(winner, [requirement.capability], members)):
             return [Line(passage, (0,))]
     return []
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
-from kb_service.compose.requirements import CAPABILITY_VOTE, RULED_OUT, Capability, lacking
+from kb_service.compose.requirements import CAPABILITY_VOTE, DECLINED, RULED_OUT, Requirement, lacking
 
 READ = 6  # passages that vote: the top of the ranking, where the evidence is
 # A unit's evidence: its cosine with the need plus this share of the need's telling words it
@@ -137,12 +137,13 @@ def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Anal
 def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
            prototypes: Mapping[str, float], need: set[str] = frozenset(), analyze: Analyzer | None = None,
            weight: TermWeight | None = None, candidates: Sequence[Candidate] = (),
-           requirements: Sequence[tuple[Capability, Passage, float]] = ()) -> Choice | None:
+           requirements: Sequence[Requirement] = ()) -> Choice | None:
     """The recommended option, or None when nothing speaks for any. ``need``: the analysed
     words of what the options must fit; ``candidates``: the comparison units nearest to it;
-    ``requirements``: the capabilities the need asks for (compose.requirements), each with
-    its matrix row and how fully it is asked: an option lacking one keeps little of its
-    evidence, and the row votes for the options that have it.
+    ``requirements``: the capabilities the need asks for or declines (compose.requirements),
+    each with its matrix row: an option lacking an asked one keeps little of its evidence and
+    the row votes for the options that have it; an option built for a declined one keeps a
+    little less.
 
     Votes of nearest units are merged into the passages' by option; a vote's passage index
     then refers to ``passages + [candidate passages]``, in that order."""
@@ -172,18 +173,22 @@ def _apply_requirements(tally: dict[str, Vote], passages: list[Passage], members
                         requirements) -> dict[str, Vote]:
     """The tally once the need's requirements have ruled options out and their rows voted.
     ``passages`` grows by the rows that vote (a vote's passage index points into it)."""
-    capabilities = [capability for capability, _, _ in requirements]
+    capabilities = [r.capability for r in requirements if not r.declined]
+    declined = [r.capability for r in requirements if r.declined]
     strongest = max((v.evidence for v in tally.values()), default=1.0) or 1.0
-    out = {option: Vote(option, vote.evidence * RULED_OUT ** len(lacking(option, capabilities, members)),
+    out = {option: Vote(option, vote.evidence * RULED_OUT ** len(lacking(option, capabilities, members))
+                        * DECLINED ** (len(declined) - len(lacking(option, declined, members))),
                         vote.passage, vote.unit)
            for option, vote in tally.items()}
-    for capability, row, share in requirements:
+    for requirement in requirements:
+        if requirement.declined:
+            continue
         position = len(passages)
-        passages.append(row)
-        for option in capability.has:
+        passages.append(requirement.row)
+        for option in requirement.capability.has:
             if lacking(option, capabilities, members):
                 continue
-            evidence = CAPABILITY_VOTE * share * strongest
+            evidence = CAPABILITY_VOTE * strongest
             current = out.get(option)
             if current is None:
                 out[option] = Vote(option, evidence, position, 0)

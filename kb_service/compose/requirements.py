@@ -33,6 +33,9 @@ RULED_OUT = 0.2
 # A capability row votes for the options that have it with this share of the strongest
 # evidence, times how fully the need asks for it: the matrix is evidence like a use case.
 CAPABILITY_VOTE = 0.5
+# An option built for a capability the need says it does without ("no branching, no waits")
+# keeps this share of its evidence per such capability: the asker wants the plainer tool.
+DECLINED = 0.7
 
 # A thing the need says it does without ("no waits", "pas de relance", "sans suivi"), up to
 # the end of its clause. A negated verb is a condition, not a refusal: "if they haven't
@@ -53,6 +56,16 @@ class Capability:
     terms: frozenset[str]
     has: frozenset[str]
     lacks: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A capability a choice's need asks for (or, ``declined``, says it does without), with
+    its matrix row as the passage an answer can quote."""
+
+    capability: Capability
+    row: object  # compose.passages.Passage (not imported: passages imports nothing of ours)
+    declined: bool = False
 
 
 def capability_of(chunk: Chunk, columns: Mapping[int, str], analyze: Analyzer) -> Capability | None:
@@ -88,6 +101,12 @@ def asked_labels(need_text: str, groups: Sequence[Sequence[str]]) -> str:
         if any(re.search(rf"(?<!\w){re.escape(fold(phrase))}", folded) for phrase in group):
             found.append(group[0])
     return " ".join(found)
+
+
+def negated(text: str, lang: str) -> str:
+    """What ``text`` says it does without ("no waits, no branching"), as text."""
+    pattern = _NEGATED.get(lang, _NEGATED["en"])
+    return " ".join(m.group(0) for m in pattern.finditer(text))
 
 
 def without_negated(text: str, lang: str) -> str:
