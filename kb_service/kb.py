@@ -240,6 +240,7 @@ class KnowledgeBase:
         pages = self.profile.comparison_pages if self.profile else ()
         sections = section_options(index.chunks, self.catalog) if self.catalog else {}
         option_rows: dict[str, list[np.ndarray]] = {}
+        self._capabilities, self._tables = {}, {}
         for row, chunk in enumerate(index.chunks):
             comparison = is_comparison_material(
                 chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())
@@ -250,6 +251,10 @@ class KnowledgeBase:
                     f"the index at {self.index_root} was chunked by another version of kb: run `kb ingest` to rebuild"
                 )
             self._stances[chunk.chunk_id] = stances
+            if comparison and chunk.kind == "table":
+                # A whole comparison table, for a question about one option's column.
+                self._tables.setdefault(chunk.lang, []).append(Passage(
+                    hit=Hit(chunk=chunk, score=0.0), units=stances, similarity=(0.0,) * len(stances), matrix={}))
             columns = matrix_columns(chunk, self.catalog) if comparison else {}
             if columns:
                 self._matrix[chunk.chunk_id] = columns
@@ -269,16 +274,6 @@ class KnowledgeBase:
             if chunk.anchor not in anchors:
                 anchors.append(chunk.anchor)
         self._option_units = {option: np.stack(rows) for option, rows in option_rows.items()}
-
-        # The comparison tables whose header names options, per language, as passages.
-        self._tables = {}
-        for row, chunk in enumerate(index.chunks):
-            if chunk.kind == "table" and is_comparison_material(
-                    chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())):
-                stances = self._stances[chunk.chunk_id]
-                passage = Passage(hit=Hit(chunk=chunk, score=0.0), units=stances, similarity=(0.0,) * len(stances),
-                                  matrix={})
-                self._tables.setdefault(chunk.lang, []).append(passage)
 
         # Every unit that speaks for an option, per language, for choice questions.
         self._comparison_units = {}
