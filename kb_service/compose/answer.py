@@ -18,7 +18,7 @@ from typing import Callable, Mapping, Sequence
 from kb_service.compose.choice import Candidate, Choice, decide
 from kb_service.compose.extract import Quote, quote, render, states_fact
 from kb_service.compose.passages import Analyzer, Passage, TermWeight
-from kb_service.compose.requirements import Requirement, lacking
+from kb_service.compose.requirements import Requirement, lacking, mark_value
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import plain
 from kb_service.types import Citation, QueryAnalysis
@@ -96,8 +96,9 @@ def compose(
 ) -> Composed:
     """The answer from ``passages`` (ranked; not abstaining), in the passages' language.
     ``docs_words``: the docs' words for the question's own (profile vocabulary);
-    ``requirements``: the capabilities a choice's need asks for or declines, with their rows; ``tables``: the comparison tables (options as columns), for a
-    question about one option's column ("which channels do orchestrated campaigns have?")."""
+    ``requirements``: the capabilities a choice's need asks for or declines, with their rows;
+    ``tables``: the comparison tables (options as columns), for a question about one option's
+    column ("which channels do orchestrated campaigns have?")."""
     lang = passages[0].chunk.lang
     terms = set(analyze(analysis.query, lang))
     lines: list[Line] | None = None
@@ -136,7 +137,8 @@ def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, appro
             if line.with_question and line.passage.chunk.heading_path:
                 text = f"{plain(line.passage.chunk.heading_path[-1])} — {text}"
             if line.verdict is not None:
-                text = f"{(YES if line.verdict else NO).get(lang, (YES if line.verdict else NO)['en'])} — {text}"
+                verdict = YES if line.verdict else NO
+                text = f"{verdict.get(lang, verdict['en'])} — {text}"
             if line.filed_under is not None:
                 text = f"{catalog.label(line.filed_under, lang)} — {text}"
             if line.only is not None:
@@ -288,7 +290,7 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
     passage = line.passage
     chunk = passage.chunk
     verdict, only = None, None
-    marks = {option: _CHECK_VALUE.get(chunk.cells[column][1].strip()) for column, option in passage.matrix.items()
+    marks = {option: mark_value(chunk.cells[column][1]) for column, option in passage.matrix.items()
              if column < len(chunk.cells)}
     if analysis.intent == "can" and marks and None not in marks.values():
         if len(analysis.options) == 1 and analysis.options[0] in marks:
@@ -309,7 +311,6 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
     return replace(line, verdict=verdict, only=only, with_question=opens_yes_no, filed_under=filed_under)
 
 
-_CHECK_VALUE = {"✅": True, "✔": True, "✔️": True, "❌": False, "✖": False, "❎": False}
 _OPENS_YES_NO = re.compile(r"^\W*(yes|no|oui|non)\b", re.I)
 
 

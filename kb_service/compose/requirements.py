@@ -68,21 +68,22 @@ class Requirement:
     declined: bool = False
 
 
+def mark_value(cell: str) -> bool | None:
+    """True for a ✅ cell, False for a ❌ one, None for anything else."""
+    mark = cell.strip()
+    return True if mark in _YES else False if mark in _NO else None
+
+
 def capability_of(chunk: Chunk, columns: Mapping[int, str], analyze: Analyzer) -> Capability | None:
     """The capability a ✅/❌ row of a comparison matrix states (``columns``: column -> option)."""
     if chunk.kind != "table_row" or not chunk.cells or not columns:
         return None
     has, lacks = set(), set()
     for column, option in columns.items():
-        if column >= len(chunk.cells):
-            return None
-        mark = chunk.cells[column][1].strip()
-        if mark in _YES:
-            has.add(option)
-        elif mark in _NO:
-            lacks.add(option)
-        else:
+        mark = mark_value(chunk.cells[column][1]) if column < len(chunk.cells) else None
+        if mark is None:
             return None  # a descriptive matrix row, not an availability one
+        (has if mark else lacks).add(option)
     label = plain(chunk.cells[0][1])
     terms = frozenset(analyze(label, chunk.lang))
     if not terms or not lacks or not has:
