@@ -30,6 +30,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("our backend has to get the reset email out. What kind of setup do I need?", "en", "choose"),
         ("Alertes de stock bas aux clients intéressés, je pars sur quoi ?", "fr", "choose"),
         ("What range of values can I use for a reaction event timeout?", "en", "quantity"),
+        # "vs" between the guide's options is a choice; between two other things, a difference.
+        ("journey vs campaign for a birthday email?", "en", "choose"),
+        ("test mode vs dry run", "en", "whatis"),
         ("read audience journey or unitary journey for a monthly newsletter?", "en", "choose"),
         ("Panne ce soir : il faut prévenir tous les clients. Quel type d'envoi utiliser ?", "fr", "choose"),
         ("les campagnes déclenchées par API font des tests A/B ?", "fr", "can"),

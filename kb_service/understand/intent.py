@@ -32,7 +32,6 @@ _CHOOSE = {
           | \bwhat\s+(fits|suits|works\s+best)\b
           | \b(is\s+(it|this|that)|are\s+(these|they))\s+(a|an)?\s*\w*\s*(or)\b
           | \bor\s+(a|an)?\s*\w*\s*\?\s*$
-          | \b(vs\.?|versus)\b
           | \bapproach\b(?!\s+optimizer)""",
         _FLAGS,
     ),
@@ -47,7 +46,6 @@ _CHOOSE = {
           | \bquoi\s+(utiliser|choisir|prendre)\b
           | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
           | \bou\s+(un|une)?\s*\w*\s*\?\s*$
-          | \b(vs\.?|versus)\b
           | \bapproche\b""",
         _FLAGS,
     ),
@@ -132,6 +130,7 @@ _YES_NO_OPENING = {
 _INSTANCE_LABEL = re.compile(r"\s+\w\b")
 # Naming options is choosing between them only when the ask sets them side by side.
 _BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
+_VERSUS = re.compile(r"\b(vs\.?|versus)(?!\w)", re.I)
 # "Which one should we use?" still chooses when it also asks what something is.
 _ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|fit|adapt|\bright\s+(tool|approach|option|choice|one)"
                           r"|simplest|easiest|ideal|id[ée]al|bon(ne)?\s+(outil|approche|option|choix)", re.I)
@@ -174,7 +173,10 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # instances of one ("journey A … journey B": a name followed by a one-character label).
     options_named = [m for m in mentions if not _INSTANCE_LABEL.match(ask, m.end)]
     side_by_side = len(options_named) >= 2 and bool(_BETWEEN.search(ask))
-    whatis = bool(_WHATIS[lang].search(ask))
+    # "A vs B" chooses between options only when A and B are options ("journey vs campaign?");
+    # "test mode vs dry run" asks for the difference.
+    versus = bool(_VERSUS.search(ask))
+    whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
     choose = side_by_side or bool(_CHOOSE[lang].search(ask))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
