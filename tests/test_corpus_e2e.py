@@ -208,11 +208,16 @@ def test_a_yes_no_question_about_one_option_gets_the_availability_rows_verdict(c
 
 
 def test_an_faq_answer_opening_with_yes_is_shown_with_its_own_question(corpus_kb):
-    answer = corpus_kb.ask("on peut mettre une attente entre l'envoi de l'email et l'événement de réaction ?")
+    answer = corpus_kb.ask("puis-je renvoyer un message si quelqu'un ne l'ouvre pas ?")
     first = answer.answer.splitlines()[0]
     question, _, rest = first.partition(" — ")
     assert question.endswith("?") and rest.startswith("Oui")
     assert not answer.citations[0].snippet.startswith(question)
+    # Another question matched to that FAQ entry does not get its "Oui" as a verdict.
+    other = corpus_kb.ask("on peut mettre une attente entre l'envoi de l'email et l'événement de réaction ?")
+    assert "Oui" not in other.answer.splitlines()[0][:80]
+    # The FAQ's "No" answers a question that holds what the FAQ asks, however much it adds.
+    assert "No, you must rebuild" in corpus_kb.ask("can i convert a campaign into a journey later on if it gets more complex?").answer
 
 
 def test_a_scenario_with_waits_and_conditions_is_a_journey_not_a_campaign(corpus_kb):

@@ -31,6 +31,10 @@ FAQ_BUDGET = 500
 # to that very question: quoted whole up to a larger budget ("Close" and "Stop", not one).
 SAME_QUESTION = 0.6
 SAME_QUESTION_BUDGET = 1000
+# An FAQ's "Yes"/"No" answers the asker when their question holds this share of the FAQ
+# question's word weight ("can I convert a campaign to a journey or vice versa?": "convert",
+# "campaign", "journey" without "vice versa" hold 0.39; "can I reuse an audience?" 0.11).
+FAQ_QUESTION_HELD = 0.35
 _DIGIT = re.compile(r"\d")
 _YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not\b|pas\b)", re.I)
 _CHECKS = re.compile(r"[✅✔❌✖❎]")
@@ -90,15 +94,25 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
         stating = [i for i in ranked if states_fact(analysis, passage.units[i].unit.text, terms, lang, analyze)]
         if stating:
             chosen.append(stating[0])
-    if analysis.intent == "can" and passage.chunk.kind == "faq" and 0 not in chosen and _YES_NO.search(plain(passage.units[0].unit.text)):
-        chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers a yes/no
+    faq = passage.chunk.kind == "faq"
+    own_question = passage.chunk.heading_path[-1] if faq and passage.chunk.heading_path else ""
+    same_question = faq and word_overlap(terms, own_question, lang, analyze, weight) >= SAME_QUESTION
+    opens_yes_no = faq and bool(_YES_NO.search(plain(passage.units[0].unit.text)))
+    # The asker's question holds what the FAQ's own question asks (however much it adds).
+    faq_terms = set(analyze(own_question, lang)) if faq else set()
+    total = sum(weight(t) for t in faq_terms)
+    asks_the_faqs_question = bool(total) and sum(weight(t) for t in faq_terms & terms) / total >= FAQ_QUESTION_HELD
+    if analysis.intent == "can" and asks_the_faqs_question and 0 not in chosen and opens_yes_no:
+        chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers the yes/no
     chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
-    if passage.chunk.kind == "faq":
+    if faq:
         length = sum(len(s.unit.text) for s in passage.units)
-        own_question = passage.chunk.heading_path[-1] if passage.chunk.heading_path else ""
-        same_question = word_overlap(terms, own_question, lang, analyze, weight) >= SAME_QUESTION
         if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
             chosen = list(range(len(passage.units)))
+    if analysis.intent == "can" and opens_yes_no and not asks_the_faqs_question and len(chosen) > 1 and 0 in chosen:
+        # The FAQ's "Yes"/"No" answers its own question, not the asker's: quoted, it would
+        # read as the verdict on theirs ("can I reuse an audience?" → "No, you must rebuild").
+        chosen = [i for i in chosen if i != 0]
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
 
 
