@@ -248,3 +248,8 @@ def test_a_keyword_need_quoted_from_a_use_case_names_the_option_it_is_filed_unde
     assert answer.answer.startswith("Orchestrated Campaign — ") and answer.approach is None
     # A how-to never gets one.
     assert not corpus_kb.ask("how do I test a journey before publishing it?").answer.startswith("Journeys — ")
+
+
+def test_a_recommendation_is_never_justified_by_a_pointer_to_another_page(corpus_kb):
+    answer = corpus_kb.ask("parcours ou campagne pour les invitations au gala de notre club d'échecs ?")
+    assert answer.approach is not None and "En savoir plus" not in answer.answer.splitlines()[0]

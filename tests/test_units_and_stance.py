@@ -64,3 +64,10 @@ def test_the_product_name_is_never_an_option_and_longest_names_win():
     assert CATALOG.sole("→ Use Action or API-triggered Campaigns", "en") == "campaigns"
     assert CATALOG.sole("Campagne déclenchée par l’API", "fr") == "api"
     assert OptionCatalog(None).named("journeys and campaigns", "en") == []
+
+
+def test_a_pointer_to_another_page_is_recognised_in_both_languages():
+    from kb_service.text.units import is_pointer
+
+    assert is_pointer("Learn more about [journeys](journey.md).") and is_pointer("➡️ **More questions?** View the FAQ")
+    assert is_pointer("En savoir plus sur les campagnes orchestrées.") and not is_pointer("Journeys learn from events.")

@@ -20,7 +20,7 @@ from kb_service.compose.extract import Quote, quote, render, states_fact
 from kb_service.compose.passages import Analyzer, Passage, TermWeight
 from kb_service.compose.requirements import Requirement, lacking, mark_value
 from kb_service.text.options import OptionCatalog
-from kb_service.text.units import plain
+from kb_service.text.units import is_pointer, plain
 from kb_service.types import Citation, QueryAnalysis
 
 ABSTAIN_TEXT = {
@@ -198,13 +198,23 @@ def _choice_lines(choice: Choice) -> list[Line]:
     winner = choice.winner
     first = passages[winner.passage]
     if choice.runner_up is None:
-        return [Line(first, (winner.unit,), winner.option, recommended=True)]
+        return [Line(first, (_shown_unit(first, winner.unit, winner.option),), winner.option, recommended=True)]
     other = choice.runner_up
+    second = passages[other.passage]
     return [
         Line(None, option=winner.option, other=other.option),
-        Line(first, (winner.unit,), winner.option),
-        Line(passages[other.passage], (other.unit,), other.option),
+        Line(first, (_shown_unit(first, winner.unit, winner.option),), winner.option),
+        Line(second, (_shown_unit(second, other.unit, other.option),), other.option),
     ]
+
+
+def _shown_unit(passage: Passage, unit: int, option: str) -> int:
+    """The unit that shows why: a pointer ("Learn more about Orchestrated Campaigns") counts
+    in the vote but says nothing, so another unit of the passage for the option is shown."""
+    if not passage.units or not is_pointer(passage.units[unit].unit.text):
+        return unit
+    others = [i for i, s in enumerate(passage.units) if s.option == option and not is_pointer(s.unit.text)]
+    return others[0] if others else unit
 
 
 def _separating_lines(choice: Choice, requirements, members) -> list[Line]:

@@ -51,6 +51,19 @@ def is_label(line: str) -> bool:
     return (words.endswith(":") and len(words.split()) <= MAX_LABEL_WORDS) or words.startswith(ARROW)
 
 
+# A pointer to another page ("Learn more about journeys.", "➡️ En savoir plus sur …"): it
+# tells the reader where to go, not what is true.
+_POINTER = re.compile(
+    r"^\W*(learn\s+more|read\s+more|see\s+also|more\s+questions|en\s+savoir\s+plus|voir\s+aussi|pour\s+en\s+savoir\s+plus|"
+    r"plus\s+de\s+questions)\b",
+    re.I,
+)
+
+
+def is_pointer(text: str) -> bool:
+    return bool(_POINTER.match(plain(text)))
+
+
 def split_sentences(text: str) -> list[str]:
     """The one sentence splitter: lines, then sentences within each line."""
     out: list[str] = []
