@@ -109,9 +109,10 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
         length = sum(len(s.unit.text) for s in passage.units)
         if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
             chosen = list(range(len(passage.units)))
-    if analysis.intent == "can" and opens_yes_no and not asks_the_faqs_question and len(chosen) > 1 and 0 in chosen:
+    if opens_yes_no and not (analysis.intent == "can" and asks_the_faqs_question) and len(chosen) > 1 and 0 in chosen:
         # The FAQ's "Yes"/"No" answers its own question, not the asker's: quoted, it would
-        # read as the verdict on theirs ("can I reuse an audience?" → "No, you must rebuild").
+        # read as the verdict on theirs ("can I reuse an audience?" → "No, you must rebuild"),
+        # or as an answer to a question that asked no yes or no.
         chosen = [i for i in chosen if i != 0]
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
 
