@@ -149,6 +149,14 @@ class BlockingKB:
         return self._kb.search(*args, **kwargs)
 
 
+def current_build_file(root: Path, name: str) -> Path:
+    """A file of the build CURRENT names: an index folder can hold older builds beside it
+    (the shared test index keeps the one it replaced), and damaging one of those proves nothing."""
+    from kb_service.store.index import BUILDS_DIR, CURRENT_NAME
+
+    return root / BUILDS_DIR / (root / CURRENT_NAME).read_text().strip() / name
+
+
 def copy_index(src: Path, dst: Path) -> Path:
     """A private copy of an index (builds, CURRENT, ONNX export) that a test may change."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ingest.lock", ".tmp-*"))

@@ -40,7 +40,8 @@ from kb_service.ingest.pipeline import ingest
 from kb_service.kb import KnowledgeBase
 
 pytest.register_assert_rewrite("tests.api_fixtures")
-from tests.api_fixtures import LOAD_TIMEOUT_S, REPO, api_settings, assert_error, drop_one_document  # noqa: E402
+from tests.api_fixtures import (LOAD_TIMEOUT_S, REPO, api_settings, assert_error, current_build_file,  # noqa: E402
+                                 drop_one_document)
 from tests.live_server import live_server  # noqa: E402
 from tests.toy import ToyEmbedder  # noqa: E402
 
@@ -419,7 +420,7 @@ def test_each_corrupt_file_fails_the_reload_naming_it_and_the_old_index_keeps_an
 
 
 def test_a_server_starting_on_a_corrupt_index_says_which_file(make_client, served_copy, caplog):
-    dense = next((served_copy / BUILDS_DIR).glob("*/dense.faiss"))
+    dense = current_build_file(served_copy, "dense.faiss")
     data = bytearray(dense.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dense.write_bytes(bytes(data))

@@ -32,7 +32,7 @@ from kb_service.store import index as index_module
 from kb_service.store.index import BUILDS_DIR, IndexLoadError, load_index
 
 pytest.register_assert_rewrite("tests.api_fixtures")
-from tests.api_fixtures import REPO, api_settings, assert_error, copy_index  # noqa: E402
+from tests.api_fixtures import REPO, api_settings, assert_error, copy_index, current_build_file  # noqa: E402
 from tests.live_server import live_server  # noqa: E402
 
 pytest_plugins = ["tests.api_fixtures"]
@@ -159,7 +159,7 @@ def test_truncating_the_vectors_of_a_loaded_index_is_harmless(api_index, tmp_pat
 
 def test_a_truncated_vectors_file_is_a_503_naming_it_only_in_the_log(api_index, tmp_path, make_client, caplog):
     root = copy_index(api_index, tmp_path / "index")
-    vectors = next((root / BUILDS_DIR).glob("*/vectors.npy"))
+    vectors = current_build_file(root, "vectors.npy")
     os.truncate(vectors, 0)
     with pytest.raises(IndexLoadError, match="vectors.npy"):
         load_index(root)
@@ -182,7 +182,7 @@ def test_an_unreadable_build_file_fails_the_reload_naming_it(api_index, tmp_path
     root = copy_index(api_index, tmp_path / "index")
     client = make_client(admin_key=ADMIN, index=root, kb=None)
     assert client.get("/readyz").status_code == 200
-    dense = next((root / BUILDS_DIR).glob("*/dense.faiss"))
+    dense = current_build_file(root, "dense.faiss")
     real_sha256 = index_module._sha256
 
     def unreadable(path):  # what open() raises for a file with mode 000, as a non-root user
