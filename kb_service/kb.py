@@ -25,8 +25,7 @@ from kb_service.assess import answerability
 from kb_service.compose.answer import abstention_text, compose, in_language, render_lines
 from kb_service.compose.choice import NEAREST_UNITS, Candidate
 from kb_service.compose.passages import Passage
-from kb_service.compose.requirements import (Capability, Requirement, asked_labels, capability_of, negated, required,
-                                             without_negated)
+from kb_service.compose.requirements import Capability, Requirement, asked_in, capability_of, negated, without_negated
 from kb_service.compose.stance import (
     is_check_row,
     is_comparison_material,
@@ -182,8 +181,8 @@ class KnowledgeBase:
         self._matrix: dict[str, dict[int, str]] = {}
         self._speaking: dict[str, float] = {}
         self._check_rows: dict[str, float] = {}
-        # lang -> the availability rows of the comparison matrices, with their index rows
-        self._capabilities: dict[str, list[tuple[Capability, int]]] = {}
+        # lang -> the availability rows of the comparison matrices
+        self._capabilities: dict[str, list[Capability]] = {}
         self._tables: dict[str, list[Passage]] = {}  # lang -> comparison tables (options as columns)
         self._option_units: dict[str, np.ndarray] = {}
         self._twins: dict[tuple[str, str, str], list[int]] = {}
@@ -260,7 +259,7 @@ class KnowledgeBase:
                 self._matrix[chunk.chunk_id] = columns
                 capability = capability_of(chunk, columns, analyze)
                 if capability is not None:
-                    self._capabilities.setdefault(chunk.lang, []).append((capability, row))
+                    self._capabilities.setdefault(chunk.lang, []).append(capability)
             if any(s.option for s in stances):
                 self._speaking[chunk.chunk_id] = RECOMMENDING_BOOST
                 vectors = index.units_of(chunk.chunk_id)
@@ -414,7 +413,7 @@ class KnowledgeBase:
         return self.features(analysis, result, self._passages(analysis, result.hits, vector))
 
     def _assess(self, analysis: QueryAnalysis, result: RetrievalResult, passages: Sequence[Passage],
-                candidates: Sequence[Candidate] | None = None, requirements: Sequence = ()):
+                candidates: Sequence[Candidate] | None = None, requirements: Sequence[Requirement] = ()):
         if not result.hits or analysis.intent == "smalltalk":
             return answerability.Assessment(0.0, False, "nothing to answer")
         calibration = self.profile.calibration if self.profile else None
@@ -597,23 +596,18 @@ class KnowledgeBase:
         found = self._capabilities.get(lang)
         if analysis.intent != "choose" or not found:
             return []
-        need = without_negated(analysis.need or analysis.query, lang)
-        docs_words = " ".join((self.retriever.vocabulary.related_words(need, lang, whole_entries=True),
-                               asked_labels(need, self.profile.needs.get(lang, ()) if self.profile else ())))
-        terms = set(analyze(f"{need} {docs_words}", lang))
-        rows = {capability.chunk_id: row for capability, row in found}
-        asked = required([capability for capability, _ in found], terms, need)
-        declined_text = negated(analysis.need or analysis.query, lang)
-        declined = []
-        if declined_text:
-            labels = asked_labels(declined_text, self.profile.needs.get(lang, ()) if self.profile else ())
-            declined_terms = set(analyze(f"{declined_text} {labels}", lang))
-            declined = [c for c in required([capability for capability, _ in found], declined_terms, declined_text)
-                        if c not in asked]
+        groups = self.profile.needs.get(lang, ()) if self.profile else ()
+        text = analysis.need or analysis.query
+        need = without_negated(text, lang)
+        asked = asked_in(need, lang, found, groups, analyze,
+                         self.retriever.vocabulary.related_words(need, lang, whole_entries=True))
+        declined_text = negated(text, lang)
+        declined = ([c for c in asked_in(declined_text, lang, found, groups, analyze) if c not in asked]
+                    if declined_text else [])
         index = self.index
         out = []
         for capability, is_declined in [(c, False) for c in asked] + [(c, True) for c in declined]:
-            chunk = index.chunks[rows[capability.chunk_id]]
+            chunk = index.chunks[index.row_of(capability.chunk_id)]
             similarity = tuple((index.units_of(chunk.chunk_id) @ vector).tolist())
             passage = Passage(hit=Hit(chunk=chunk, score=0.0), units=self._stances[chunk.chunk_id],
                               similarity=similarity, matrix=self._matrix.get(chunk.chunk_id, {}))

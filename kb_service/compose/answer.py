@@ -277,8 +277,8 @@ def _column_lines(analysis: QueryAnalysis, tables: Sequence[Passage], terms: set
         if not dimension or not dimension <= terms:
             continue
         columns = [i for i, cell in enumerate(header) if i > 0 and catalog.sole(cell, lang) == option]
-        rows = [_cells(u.unit.text) for u in table.units[1:]]
-        names_a_row = any(set(analyze(row[0], lang)) and set(analyze(row[0], lang)) <= terms for row in rows if row)
+        labels = [set(analyze(_cells(u.unit.text)[0], lang)) for u in table.units[1:]]
+        names_a_row = any(label and label <= terms for label in labels)
         if len(columns) == 1 and not names_a_row:
             return [Line(table, tuple(range(len(table.units))), option=option, column=columns[0])]
     return None

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
-from kb_service.compose.passages import Analyzer
+from kb_service.compose.passages import Analyzer, Passage
 from kb_service.text.options import fold
 from kb_service.text.units import plain
 from kb_service.types import Chunk
@@ -31,7 +31,7 @@ _NO = {"❌", "✖", "❎"}
 RULED_OUT = 0.2
 
 # A capability row votes for the options that have it with this share of the strongest
-# evidence, times how fully the need asks for it: the matrix is evidence like a use case.
+# evidence: the matrix is evidence like a use case.
 CAPABILITY_VOTE = 0.5
 # An option built for a capability the need says it does without ("no branching, no waits")
 # keeps this share of its evidence per such capability: the asker wants the plainer tool.
@@ -51,7 +51,6 @@ class Capability:
     """One row of an availability matrix: what it names, which options have it."""
 
     chunk_id: str
-    lang: str
     label: str
     terms: frozenset[str]
     has: frozenset[str]
@@ -64,7 +63,7 @@ class Requirement:
     its matrix row as the passage an answer can quote."""
 
     capability: Capability
-    row: object  # compose.passages.Passage (not imported: passages imports nothing of ours)
+    row: Passage
     declined: bool = False
 
 
@@ -88,7 +87,7 @@ def capability_of(chunk: Chunk, columns: Mapping[int, str], analyze: Analyzer) -
     terms = frozenset(analyze(label, chunk.lang))
     if not terms or not lacks or not has:
         return None  # every option has it (or none does): it separates nothing
-    return Capability(chunk.chunk_id, chunk.lang, label, terms, frozenset(has), frozenset(lacks))
+    return Capability(chunk.chunk_id, label, terms, frozenset(has), frozenset(lacks))
 
 
 def asked_labels(need_text: str, groups: Sequence[Sequence[str]]) -> str:
@@ -128,6 +127,14 @@ def required(capabilities: Iterable[Capability], need_terms: set[str], need_text
             continue
         found.append(capability)
     return found
+
+
+def asked_in(text: str, lang: str, capabilities: Sequence[Capability], groups: Sequence[Sequence[str]],
+             analyze: Analyzer, docs_words: str = "") -> list[Capability]:
+    """The capabilities ``text`` asks for: its words, the labels its everyday phrases stand
+    for (the profile's need ``groups``) and ``docs_words`` (the docs' words for its own)."""
+    terms = set(analyze(f"{text} {docs_words} {asked_labels(text, groups)}", lang))
+    return required(capabilities, terms, text)
 
 
 def lacking(option: str, capabilities: Sequence[Capability], members_of: Mapping[str, tuple[str, ...]]) -> list[Capability]:
