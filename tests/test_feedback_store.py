@@ -142,6 +142,36 @@ def test_the_recorder_writes_off_the_request_path_and_keeps_questions_only_when_
     private.stop()
 
 
+class HeldStore(AnswerStore):
+    """The real SQLite store, whose first write waits until the test lets it go: the writer
+    thread is then holding a batch with the answer, and a vote can arrive behind it."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, items) -> None:
+        if not self.writing.is_set():
+            self.writing.set()
+            assert self.release.wait(DEADLINE_S)
+        super().write(items)
+
+
+def test_flush_waits_for_a_vote_queued_behind_its_answer(tmp_path):
+    store = HeldStore(database_url(None, tmp_path / "data"))
+    recorder = AnswerRecorder(store)
+    recorder.start()
+    answer_id = recorder.record(answer(), "which approach?")
+    assert store.writing.wait(DEADLINE_S)  # the writer took the answer's batch
+    assert recorder.feedback(answer_id, "down", "not this")  # queued: the answer is not written yet
+    store.release.set()
+    assert recorder.flush(DEADLINE_S)
+    # Flushed means written: the answer and the vote that came after it.
+    assert recorder.store.get(answer_id)["rating"] == "down"
+    recorder.stop()
+
+
 def test_a_restart_loses_nothing_that_was_recorded(store_url):
     recorder = AnswerRecorder(AnswerStore(store_url))
     recorder.start()

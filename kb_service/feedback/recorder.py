@@ -52,6 +52,7 @@ class AnswerRecorder:
         self._on_drop = on_drop
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._pending: set[str] = set()  # answer ids queued, not yet written (or dropped)
+        self._queued_votes = 0  # votes queued behind their answer, not yet written (or dropped)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._open = False
@@ -104,6 +105,7 @@ class AnswerRecorder:
                 # Still in the queue: the writer applies the vote right after the insert (FIFO).
                 try:
                     self._queue.put_nowait(item)
+                    self._queued_votes += 1
                     return True
                 except queue.Full:
                     pass
@@ -153,7 +155,9 @@ class AnswerRecorder:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written or dropped; False on timeout."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._pending, timeout)
+            # A vote queued behind its answer may be written a batch after the answer is: flush
+            # waits for both, or a caller that flushed could read the answer without its vote.
+            return self._idle.wait_for(lambda: not self._pending and not self._queued_votes, timeout)
 
     # ---- the writer thread -------------------------------------------------------------------
 
@@ -206,11 +210,12 @@ class AnswerRecorder:
                 log.warning("answer records dropped", extra={"fields": {
                     "event": "records_dropped", "records": len(records), "error": str(exc).splitlines()[0]}})
         finally:
-            self._settle([r.answer_id for r in records])
+            self._settle([r.answer_id for r in records], votes=sum(1 for i in items if isinstance(i, Feedback)))
 
-    def _settle(self, answer_ids: list[str]) -> None:
+    def _settle(self, answer_ids: list[str], votes: int = 0) -> None:
         with self._idle:
             self._pending.difference_update(answer_ids)
+            self._queued_votes = max(0, self._queued_votes - votes)
             self._idle.notify_all()
 
     def _maintain(self) -> None:
