@@ -64,10 +64,24 @@ def _kb_serve(api_index: Path, tmp: Path, **env_overrides: str):
             process.wait()
 
 
-def _wait_every_worker_ready(server: Server, in_a_row: int = 20) -> None:
-    """/readyz 200 on ``in_a_row`` new connections running: the kernel spreads them over the
-    workers, so a worker still loading (a replacement, a fresh start) would answer one 503."""
+def _wait_every_worker_ready(server: Server, workers: int = 2, in_a_row: int = 20) -> None:
+    """Every worker process started so far has logged its index ready, then /readyz answers 200
+    on ``in_a_row`` new connections running.
+
+    /readyz alone cannot tell: a replacement worker that has not bound its socket yet gets no
+    connection, so every probe reaches the ready one (CI once saw a reload answer "workers: 1"
+    that way, right after a worker was replaced). The supervisor logs each replacement it
+    starts, and each worker logs "ready" once, so the log says how many must be ready. The
+    streak then covers a worker ready in the log whose socket is not yet taking connections.
+    """
     _wait_ready(server)
+    for _ in range(1200):  # bounded
+        log = server.log_path.read_text(errors="replace")
+        if log.count('"event":"ready"') >= workers + log.count("; starting another"):
+            break
+        time.sleep(0.05)  # poll interval; the log is what is checked
+    else:
+        raise AssertionError(f"not every worker logged its index ready:\n{server.log()}")
     streak = 0
     for _ in range(1200):  # bounded
         streak = streak + 1 if httpx.get(server.url + "/readyz", timeout=10).status_code == 200 else 0
@@ -134,7 +148,7 @@ def test_a_worker_that_dies_is_replaced_and_the_other_keeps_answering(two_worker
         assert answer.status_code == 200  # the surviving worker answers meanwhile
     else:
         raise AssertionError(f"no replacement worker: {_workers_of(two_workers)}")
-    _wait_ready(two_workers)
+    _wait_every_worker_ready(two_workers)
     assert before[1] in _workers_of(two_workers)
 
 
