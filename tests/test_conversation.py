@@ -28,6 +28,9 @@ def test_without_history_the_turn_is_the_question():
     assert standalone("and for newsletters?", []) is None
 
 
-@pytest.mark.parametrize("turn", ["can we have it go out at 8am next Friday?", "et ça coûte combien ?", "what about SMS?"])
+@pytest.mark.parametrize("turn", ["can we have it go out at 8am next Friday?", "et ça coûte combien ?", "what about SMS?",
+                                  "mine is getting close to that, what should I do?",
+                                  "tu peux me donner un exemple concret ?",
+                                  "The outreach should ramp up step by step. What would you set up for that?"])
 def test_turns_that_point_back_are_follow_ups(turn):
     assert is_follow_up(turn)

@@ -253,3 +253,25 @@ def test_a_keyword_need_quoted_from_a_use_case_names_the_option_it_is_filed_unde
 def test_a_recommendation_is_never_justified_by_a_pointer_to_another_page(corpus_kb):
     answer = corpus_kb.ask("parcours ou campagne pour les invitations au gala de notre club d'échecs ?")
     assert answer.approach is not None and "En savoir plus" not in answer.answer.splitlines()[0]
+
+
+def test_a_turn_that_only_adds_details_continues_the_conversations_ask(corpus_kb):
+    # No question of its own, no continuation word: it describes the need the turn before
+    # asked to choose for.
+    analysis = corpus_kb.understand(
+        "c'est pour des rappels de rdv : chaque client a sa date, rappel à J-2 puis sms s'il n'a pas confirmé",
+        history=["on hésite entre parcours et campagne pour nos rappels"])
+    assert analysis.follow_up and analysis.intent == "choose" and "rappels" in analysis.context
+
+
+def test_a_follow_up_after_a_question_about_the_options_asks_which_fits(corpus_kb):
+    history = ["what's the difference between action campaigns and api-triggered ones?"]
+    assert corpus_kb.understand(history[0]).intent == "whatis"
+    assert corpus_kb.understand("and for account alerts sent by our fraud tool?", history=history).intent == "choose"
+    # Naming an option keeps the question it continues: the difference, now for journeys.
+    assert corpus_kb.understand("and for journeys?", history=history).intent == "whatis"
+
+
+def test_a_turn_asking_to_choose_in_its_own_words_is_not_overridden_by_the_one_before(corpus_kb):
+    history = ["On est une enseigne avec 200 magasins.", "On voudrait cibler les clients proches de chaque magasin."]
+    assert corpus_kb.understand("du coup, parcours ou campagne orchestrée ?", history=history).intent == "choose"

@@ -39,6 +39,14 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("what's the maximum duration of a wait activity?", "en", "quantity"),
         ("how many emails do you recommend in a welcome series?", "en", "quantity"),
         ("wait activity", "en", "other"),
+        # Asking words that point at the options already named, or at "something else".
+        ("our logistics platform sends 'parcel shipped' messages - which of the two fits?", "en", "choose"),
+        ("Which of those campaign kinds fits?", "en", "choose"),
+        ("and for a one-off announcement to all customers - same thing or something else?", "en", "choose"),
+        ("et pour une annonce ponctuelle, pareil ou autre chose ?", "fr", "choose"),
+        # "what would you set up" asks for advice, "how do we set up" for steps.
+        ("The outreach should ramp up step by step. What would you set up for that?", "en", "choose"),
+        ("how do we set up a welcome journey?", "en", "howto"),
     ],
 )
 def test_intents(question, lang, intent):

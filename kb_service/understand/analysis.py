@@ -63,6 +63,10 @@ class Understander:
         top = max(coverage.values())
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
+    def _about_the_options(self, analysis: QueryAnalysis) -> bool:
+        """The question names several options, or a group of them ("campaign types")."""
+        return len(set(analysis.options)) >= 2 or any(self.catalog.members(o) for o in analysis.options)
+
     def analyze(self, question: str, *, lang: str | None = None, history: Sequence[str] = (),
                 previous: QueryAnalysis | None = None, previous_answer: str = "") -> QueryAnalysis:
         """``history``: the earlier user turns, oldest first; ``previous``: the analysis of
@@ -78,7 +82,11 @@ class Understander:
         question_lang = self.language(text, context_lang)
         if self.speller is not None and self.known is not None and not small:
             text = self.speller.correct(text, question_lang, lambda word: self.known(word, question_lang))
-        follow_up = bool(history) and not small and is_follow_up(text)
+        own_intent = classify(text, question_lang, self.catalog, small_talk=small)
+        # A turn that asks nothing of its own ("c'est pour des rappels de rdv : chaque client a
+        # sa date …") adds to what the conversation asked, whatever words it opens with.
+        adds_to_the_ask = own_intent == "other" and "?" not in text and not _ASKS_ITS_OWN.search(text)
+        follow_up = bool(history) and not small and (is_follow_up(text) or adds_to_the_ask)
         rewritten = standalone(text, history) if follow_up else None
         query = rewritten or text
         # A follow-up that is not a plain swap of subject is retrieved with the topic of the
@@ -89,14 +97,20 @@ class Understander:
             named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
             recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
             context = f"{previous.query} {recommended}".strip()
-        intent = classify(text, question_lang, self.catalog, small_talk=small)
-        if follow_up and previous is not None and previous.intent != "smalltalk" and (
+        intent = own_intent
+        options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
+        # A turn that asks to choose in its own words ("parcours ou campagne ?") chooses,
+        # whatever it continues.
+        if follow_up and previous is not None and previous.intent != "smalltalk" and own_intent != "choose" and (
             rewritten is not None or continues_ask(text) or (intent == "other" and not _ASKS_ITS_OWN.search(text))
         ):
             # "and for a monthly newsletter?" asks what the turn before asked, of another need;
             # "which channels can I send those with?" asks a question of its own.
             intent = previous.intent
-        options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
+            if intent in ("whatis", "other") and not options and self._about_the_options(previous):
+                # After a question about the options themselves ("what's the difference between
+                # action and API-triggered campaigns?"), "and for fraud alerts?" asks which fits.
+                intent = "choose"
         # The need of a follow-up choice includes what the earlier turns said of it.
         need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",
                          question_lang, self.catalog) if intent == "choose" else ""

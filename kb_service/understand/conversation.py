@@ -32,7 +32,14 @@ _MIN_STANDALONE_WORDS = 6
 MAX_SWAPPED_WORDS = 6  # "and for a monthly newsletter?" swaps in at most a few words
 # Words that point back at something said before wherever they stand ("send *those* texts").
 _STRONG_ANAPHORA = re.compile(
-    r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b", re.I
+    r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b"
+    # "what would you set up for that?": a need named before, pointed at from the end
+    r"|\b(for|with|about|pour|avec)\s+(that|this|it)\b|\b(of\s+the\s+two|des\s+deux)\b"
+    # possessives that stand for something named before ("mine is getting close to that")
+    r"|\b(mine|ours|le\s+mien|la\s+mienne|le\s+n[ôo]tre|la\s+n[ôo]tre)\b"
+    # asking for more of what was just said ("can you give me a concrete example?")
+    r"|\b(an?\s+(concrete\s+|real\s+|specific\s+)?example|tell\s+me\s+more|more\s+details?"
+    r"|un\s+exemple|en\s+dire\s+plus|plus\s+de\s+d[ée]tails?)\b", re.I
 )
 # Words that point back only when the turn opens with them ("can we have *it* go out at 8am?").
 _ANAPHORA = re.compile(

@@ -29,6 +29,9 @@ _CHOOSE = {
           | \bbest\s+(approach|option|choice|fit|way\s+to\s+go|tool)\b
           | \b(right|best|better|simplest|easiest|quickest|best-suited)\s+(approach|option|choice|fit|tool|one)\b
           | \bwhich\s+(is|one\s+is|would\s+be|fits|suits)\b
+          | \bwhich\s+of\s+(them|both|(the|these|those)\s+(\w+\s+)?(two|three|four|options?|approach(es)?|kinds|types|ones))\b
+          | \bor\s+(something|anything)\s+else\b
+          | \bwhat\s+(would|should|do)\s+(you|we|i)\s+(set\s+up|suggest|advise)\b
           | \bwhat\s+(fits|suits|works\s+best)\b
           | \b(is\s+(it|this|that)|are\s+(these|they))\s+(a|an)?\s*\w*\s*(or)\b
           | \bor\s+(a|an)?\s*\w*\s*\?\s*$
@@ -44,6 +47,7 @@ _CHOOSE = {
           | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur|je\s+pars\s+sur|on\s+part\s+sur|je\s+prends|on\s+prend)\s+quoi\b
           | \bquel(le)?s?\s+(type|genre|sorte)\s+(d'|de\s+)(envoi|campagne|outil|approche|solution|dispositif)
           | \bquoi\s+(utiliser|choisir|prendre)\b
+          | \bou\s+(quelque\s+chose\s+d'autre|autre\s+chose)\b
           | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
           | \bou\s+(un|une)?\s*\w*\s*\?\s*$
           | \bapproche\b""",
@@ -53,7 +57,7 @@ _CHOOSE = {
 _HOWTO = {
     "en": re.compile(
         r"""\bhow\s+(do|can|should|would|could|to|does)\b(?!\s+(i|we|you)\s+(know|tell|decide|choose|pick))
-          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | (?<!of\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
+          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | (?<!of\s)(?<!you\s)(?<!we\s)(?<!\bi\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
