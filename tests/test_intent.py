@@ -47,6 +47,18 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         # "what would you set up" asks for advice, "how do we set up" for steps.
         ("The outreach should ramp up step by step. What would you set up for that?", "en", "choose"),
         ("how do we set up a welcome journey?", "en", "howto"),
+        # Asking which one kind of an option chooses; asking for the kinds lists them.
+        ("the app backend must ask for the reset email. Which campaign type?", "en", "choose"),
+        ("quel type de campagne pour un anniversaire ?", "fr", "choose"),
+        ("what campaign types are there?", "en", "other"),
+        ("quels types de campagnes existent ?", "fr", "other"),
+        # French ways of asking what to use.
+        ("Notre logiciel d'entrepôt sait quand un colis part. Que faut-il utiliser ?", "fr", "choose"),
+        ("Notre facturation doit déclencher un message. Quelle solution dans AJO ?", "fr", "choose"),
+        ("un mail par réservation. c'est quoi le mieux ?", "fr", "choose"),
+        ("les notifs d'expédition de notre outil logistique, je les monte dans quoi ?", "fr", "choose"),
+        ("On veut relancer les abonnés inactifs. Qu'est-ce qu'on utilise ?", "fr", "choose"),
+        ("Qu'est-ce qu'une campagne orchestrée ?", "fr", "whatis"),
     ],
 )
 def test_intents(question, lang, intent):

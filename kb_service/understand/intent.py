@@ -29,7 +29,7 @@ _CHOOSE = {
           | \bbest\s+(approach|option|choice|fit|way\s+to\s+go|tool)\b
           | \b(right|best|better|simplest|easiest|quickest|best-suited)\s+(approach|option|choice|fit|tool|one)\b
           | \bwhich\s+(is|one\s+is|would\s+be|fits|suits)\b
-          | \bwhich\s+of\s+(them|both|(the|these|those)\s+(\w+\s+)?(two|three|four|options?|approach(es)?|kinds|types|ones))\b
+          | \bwhich\s+of\s+(them|both|(the|these|those|your|our)\s+(\w+\s+)?(two|three|four|options?|approach(es)?|kinds|types|ones|tools|solutions))\b
           | \bor\s+(something|anything)\s+else\b
           | \bwhat\s+(would|should|do)\s+(you|we|i)\s+(set\s+up|suggest|advise)\b
           | \bwhat\s+(fits|suits|works\s+best)\b
@@ -39,7 +39,7 @@ _CHOOSE = {
         _FLAGS,
     ),
     "fr": re.compile(
-        r"""\bquel(le)?\s+(approche|option|type|outil|solution|m[ée]thode|choix)\b(?!\s+d)
+        r"""\bquel(le)?\s+(approche|option|type|outil|solution|m[ée]thode|choix)\b(?!\s+(de|du|des)\b|\s+d')
           | \b(lequel|laquelle|lesquel(le)?s)\b
           | \b(recommand|conseill|pr[ée]conis|sugg[ée]r)\w*
           | \b(meilleur|meilleure|mieux|plus\s+simple|plus\s+adapt[ée]e?)\b
@@ -48,6 +48,9 @@ _CHOOSE = {
           | \bquel(le)?s?\s+(type|genre|sorte)\s+(d'|de\s+)(envoi|campagne|outil|approche|solution|dispositif)
           | \bquoi\s+(utiliser|choisir|prendre)\b
           | \bou\s+(quelque\s+chose\s+d'autre|autre\s+chose)\b
+          | \bque\s+(faut-il|dois-je|devons-nous|doit-on)\s+(utiliser|choisir|prendre|mettre\s+en\s+place)\b
+          | \bqu'est-ce\s+(qu'on|que\s+(je|nous))\s+(utilise|prend|prends|choisi[st]?|prenons|utilisons)\b
+          | \b(faisable|possible|le\s+faire|monte|montes|monter|fait|faire)\s+(avec|dans|sur)\s+quoi\b
           | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
           | \bou\s+(un|une)?\s*\w*\s*\?\s*$
           | \bapproche\b""",
@@ -136,7 +139,8 @@ _INSTANCE_LABEL = re.compile(r"\s+\w\b")
 _BETWEEN = re.compile(r"\b(or|ou|vs\.?|versus|between|entre|plut[ôo]t)\b", re.I)
 _VERSUS = re.compile(r"\b(vs\.?|versus)(?!\w)", re.I)
 # "Which one should we use?" still chooses when it also asks what something is.
-_ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|should|dois|devrait|fit|adapt|\bright\s+(tool|approach|option|choice|one)"
+_ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|mieux|should|dois|devrait|fit|adapt"
+                          r"|qu'est-ce\s+(qu'on|que\s+(je|nous))\s+(utilise|prend|choisi)|\bright\s+(tool|approach|option|choice|one)"
                           r"|simplest|easiest|ideal|id[ée]al|bon(ne)?\s+(outil|approche|option|choix)", re.I)
 # French asks yes or no by intonation alone: a question without a question word.
 _FR_QUESTION_WORD = re.compile(
@@ -157,6 +161,20 @@ def last_ask(question: str) -> str:
     asking = [s for s in sentences if "?" in s]
     ask = asking[-1] if asking else (sentences[-1] if sentences else question)
     return _LEADING_LINK.sub("", ask) or ask
+
+
+# "Which campaign type?", "quel type de campagne ?": asking which one kind of an option to
+# use. The plural asks for the list ("what campaign types are there?").
+_WHICH_BEFORE = re.compile(r"\b(which|what|quel(le)?(\s+(type|genre|sorte)\s+(de\s+|d'))?)\s*$")
+_KIND_AFTER = re.compile(r"\s*(type|kind|sort)\b")
+
+
+def _asks_which_kind(ask: str, mentions) -> bool:
+    for mention in mentions:
+        before = _WHICH_BEFORE.search(ask[: mention.start])
+        if before and (before.group(3) or _KIND_AFTER.match(ask, mention.end)):
+            return True
+    return False
 
 
 def asks_price(question: str, lang: str) -> bool:
@@ -181,7 +199,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or bool(_CHOOSE[lang].search(ask))
+    choose = side_by_side or _asks_which_kind(ask, mentions) or bool(_CHOOSE[lang].search(ask))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
