@@ -275,3 +275,15 @@ def test_a_follow_up_after_a_question_about_the_options_asks_which_fits(corpus_k
 def test_a_turn_asking_to_choose_in_its_own_words_is_not_overridden_by_the_one_before(corpus_kb):
     history = ["On est une enseigne avec 200 magasins.", "On voudrait cibler les clients proches de chaque magasin."]
     assert corpus_kb.understand("du coup, parcours ou campagne orchestrée ?", history=history).intent == "choose"
+
+
+def test_a_follow_up_choice_with_a_need_of_its_own_is_chosen_afresh(corpus_kb):
+    history = ["which approach for cart abandonment reminders with a wait and a follow-up?"]
+    fresh = corpus_kb.understand("Got it. And for a simple one-off announcement to all customers that our new app "
+                                 "is live - same thing or something else?", history=history)
+    assert fresh.intent == "choose" and "cart" not in fresh.need and "announcement" in fresh.need
+    assert fresh.context == ""
+    # Pointing back ("those") keeps what the earlier turn said of the need.
+    extended = corpus_kb.understand("and if we want to send those a reminder 3 days later, journey or campaign?",
+                                    history=history)
+    assert extended.intent == "choose" and "cart" in extended.need

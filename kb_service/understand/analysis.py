@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
 from kb_service.types import LANGUAGES, QueryAnalysis
-from kb_service.understand.conversation import continues_ask, is_follow_up, standalone
+from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone
 from kb_service.understand.intent import asks_price, classify, need_text
 from kb_service.understand.language import language_scores
 from kb_service.understand.spelling import Speller
@@ -29,6 +29,8 @@ _ASKS_ITS_OWN = re.compile(
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
+# A follow-up choice whose own need has this many words describes a need of its own.
+NEW_NEED_WORDS = 4
 
 Coverage = Callable[[str, str], float]  # (text, lang) -> share of its words the docs use
 Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how telling it is (IDF)
@@ -111,9 +113,21 @@ class Understander:
                 # After a question about the options themselves ("what's the difference between
                 # action and API-triggered campaigns?"), "and for fraud alerts?" asks which fits.
                 intent = "choose"
-        # The need of a follow-up choice includes what the earlier turns said of it.
-        need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",
-                         question_lang, self.catalog) if intent == "choose" else ""
+        # The need of a follow-up choice includes what the earlier turns said of it, unless
+        # the turn asks to choose again, for a need of its own, and points at nothing said
+        # before ("and for a one-off announcement to all customers - same thing or
+        # something else?"): that choice is made afresh, not pulled toward the earlier one.
+        need = ""
+        if intent == "choose":
+            own_need = need_text(query, question_lang, self.catalog)
+            new_need = (follow_up and own_intent == "choose" and previous is not None and previous.intent == "choose"
+                        and bool(previous.need)
+                        and len(own_need.split()) >= NEW_NEED_WORDS and not points_back(text))
+            if new_need:
+                need, context = own_need, ""
+            else:
+                need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",
+                                 question_lang, self.catalog)
         terms = sorted(set(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
         return QueryAnalysis(
             text=text,

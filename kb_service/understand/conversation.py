@@ -49,15 +49,19 @@ _ANAPHORA = re.compile(
 )
 
 
+def points_back(turn: str) -> bool:
+    """The turn points at something said before: a pronoun among its first words, or a
+    word that points back wherever it stands."""
+    opening = " ".join(turn.split()[:4])
+    return bool(_ANAPHORA.search(opening)) or bool(_STRONG_ANAPHORA.search(turn))
+
+
 def is_follow_up(turn: str) -> bool:
     """The turn continues the conversation: it opens like a continuation ("and for …?"),
     is too short to stand alone, or points back with a pronoun among its first words ("can
     we have it go out at 8am?", "et ça coûte combien ?"); a pronoun further on usually
     points inside the turn ("how do I test my journey before publishing it?")."""
-    words = turn.split()
-    opening = " ".join(words[:4])
-    return (bool(_FOLLOW_UP.match(turn)) or len(words) <= 3 or bool(_ANAPHORA.search(opening))
-            or bool(_STRONG_ANAPHORA.search(turn)))
+    return bool(_FOLLOW_UP.match(turn)) or len(turn.split()) <= 3 or points_back(turn)
 
 
 # A question word in what follows the continuation words: the turn asks its own question
