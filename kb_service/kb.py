@@ -466,16 +466,7 @@ class KnowledgeBase:
             if other is not None:
                 result, passages, assessment = other
         if not assessment.answerable:
-            return Answer(
-                answer=abstention_text(analysis.answer_lang),
-                abstained=True,
-                confidence=round(assessment.confidence, 4),
-                citations=(),
-                see_also=tuple(self._in_language(result.hits[:3], analysis.answer_lang)),
-                lang=analysis.answer_lang,
-                took_ms=(time.perf_counter() - started) * 1000,
-                intent=analysis.intent,
-            )
+            return self._abstention(analysis, result.hits, assessment.confidence, started)
         lang = passages[0].chunk.lang
         composed = compose(
             analysis,
@@ -489,6 +480,11 @@ class KnowledgeBase:
             requirements=requirements if lang == candidates_lang else self._requirements(analysis, lang, vector),
             tables=self._tables.get(lang, ()),
         )
+        if analysis.intent == "quantity" and not answerability.states_a_figure(composed.text):
+            # Asked how many or how long, an answer without a figure answers something else
+            # (a list of guardrails, a best practice): the docs do not give that figure.
+            return self._abstention(analysis, result.hits, min(assessment.confidence, answerability.MISSING_ANSWER_CONFIDENCE),
+                                    started)
         if analysis.answer_lang != lang:
             # Asked to answer in another language: the same answer, quoted from the twin
             # sections (same page, same anchor) in that language.
@@ -508,6 +504,18 @@ class KnowledgeBase:
             see_also=tuple(p.hit for p in passages[:k] if p.chunk.chunk_id not in cited)[:3],
             lang=passages[0].chunk.lang,
             approach=composed.approach if analysis.intent == "choose" else None,
+            took_ms=(time.perf_counter() - started) * 1000,
+            intent=analysis.intent,
+        )
+
+    def _abstention(self, analysis: QueryAnalysis, hits: Sequence[Hit], confidence: float, started: float) -> Answer:
+        return Answer(
+            answer=abstention_text(analysis.answer_lang),
+            abstained=True,
+            confidence=round(confidence, 4),
+            citations=(),
+            see_also=tuple(self._in_language(hits[:3], analysis.answer_lang)),
+            lang=analysis.answer_lang,
             took_ms=(time.perf_counter() - started) * 1000,
             intent=analysis.intent,
         )

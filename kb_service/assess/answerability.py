@@ -123,6 +123,28 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
     return "the documentation gives no figure for this"
 
 
+# A figure in an answer: digits, or a number or frequency in words ("four types", "once a
+# day", "deux jours", "une fois par semaine").
+_FIGURE_IN_WORDS = re.compile(
+    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
+    r"|thousand|million|dozen|once|twice|daily|weekly|monthly|hourly|yearly|annually"
+    r"|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent|mille"
+    r"|douzaine|quotidien\w*|hebdomadaire\w*|mensuel\w*|annuel\w*)\b"
+    r"|\b(une?)\s+(fois|seule?|heure|minute|journ[ée]e|semaine|mois|an|ann[ée]e)\b"
+    r"|\b(an?|one)\s+(hour|minute|day|week|month|year)\b",
+    re.I,
+)
+
+
+_CITATION_MARK = re.compile(r"\[\d+\]")
+
+
+def states_a_figure(text: str) -> bool:
+    """The text gives a number or a frequency, as an answer to "how many / how long" must."""
+    text = _CITATION_MARK.sub(" ", text)
+    return bool(_DIGIT.search(text) or _FIGURE_IN_WORDS.search(text))
+
+
 def assess(features: dict[str, float], calibration: dict | None, missing: str | None) -> Assessment:
     conf = confidence(features, calibration)
     if missing:

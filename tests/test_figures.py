@@ -1,0 +1,37 @@
+"""A "how many / how long" answer must state a figure (pure, then through kb.chat)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kb_service.assess.answerability import states_a_figure
+
+
+@pytest.mark.parametrize("text", [
+    "Journeys are limited to a maximum of 50 activities. [1]",
+    "Adobe Journey Optimizer supports four types of journeys",
+    "Batch audiences are refreshed once a day",
+    "Attendez deux jours avant la relance",
+    "une fois par semaine",
+])
+def test_figures_in_digits_or_words(text):
+    assert states_a_figure(text)
+
+
+@pytest.mark.parametrize("text", [
+    "Learn more about wait activities and journey capping. [1]",  # a citation mark is no figure
+    "Les objets créés dans des campagnes orchestrées sont liés au sandbox dans lequel ils sont créés. [1]",
+    "Use a Reaction event with a Timeout",
+])
+def test_no_figure(text):
+    assert not states_a_figure(text)
+
+
+def test_a_how_many_follow_up_the_docs_give_no_figure_for_is_abstained_on(corpus_kb):
+    # The sandbox passage answers the first turn; it holds no count of sandboxes.
+    first = "Les objets d'une campagne orchestrée sont liés à un sandbox ?"
+    messages = [{"role": "user", "content": first}]
+    messages.append({"role": "assistant", "content": corpus_kb.chat(messages).answer})
+    messages.append({"role": "user", "content": "ok, et on a droit à combien de sandbox avec notre licence ?"})
+    answer = corpus_kb.chat(messages)
+    assert answer.intent == "quantity" and answer.abstained
