@@ -287,3 +287,11 @@ def test_a_follow_up_choice_with_a_need_of_its_own_is_chosen_afresh(corpus_kb):
     extended = corpus_kb.understand("and if we want to send those a reminder 3 days later, journey or campaign?",
                                     history=history)
     assert extended.intent == "choose" and "cart" in extended.need
+
+
+def test_a_name_of_known_words_the_docs_never_put_together_names_another_product(corpus_kb):
+    retriever = corpus_kb.retriever
+    assert retriever.unknown_names("Dans Adobe Analytics, comment créer une métrique calculée ?", "fr") == 1
+    # The docs' own names, however many capitalised words, are known.
+    assert retriever.unknown_names("Can Customer Journey Analytics report on orchestrated campaigns?", "en") == 0
+    assert corpus_kb.ask("Dans Adobe Analytics, comment créer une métrique calculée ?").abstained

@@ -41,7 +41,9 @@ UNFAMILIAR_WORDS_WEIGHT = 1.0
 # so the conversation's topic helps without outvoting what the turn itself asks.
 CONTEXT_WEIGHT = 0.5
 _CAPITALISED_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+){1,3}\b")
-_WORD = re.compile(r"[^\W\d_][\w'’-]*")  # two chunks this close say the same thing (a row and its paraphrase)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+# Several capitalised words in a row, on one line: a name ("Adobe Analytics", "Salesforce Marketing Cloud").
+_NAME_PHRASE = re.compile(r"\b[A-Z][\w’'-]*(?:[ \t]+[A-Z][\w’'-]*)+")
 
 
 def reciprocal_rank_fusion(
@@ -241,6 +243,8 @@ class HybridRetriever:
         }
         self._df = {lang: _document_frequencies(self._chunk_terms, index.chunks, lang) for lang in LANGUAGES}
         self.acronyms = _acronyms(index.chunks)
+        # Every chunk's text in lower case, for names of several capitalised words.
+        self._all_text = "\n".join(" ".join(c.text.lower().split()) for c in index.chunks)
         self._rare_group_stems = {lang: self.vocabulary.rare_group_stems(lang, self._df[lang], RARE_DF) for lang in LANGUAGES}
         self._known_synonyms = {
             lang: self.vocabulary.known_through_groups(lang, lexical.vocabulary) for lang, lexical in index.lexical.items()
@@ -368,12 +372,22 @@ class HybridRetriever:
         # Words of a vocabulary group ("Noël", "Christmas") and calendar words ("Tuesday") are
         # known words (known_through_groups): they name a season or a date, not a product.
         known = self._known_synonyms.get(lang, frozenset())
-        return sum(
-            1
-            for name in names
+        unknown = {
+            name for name in names
             if analyze(name, lang) and lexical.vocabulary_coverage(name, known) == 0.0
             and name.lower() not in self.acronyms
-        )
+        }
+        # A name of several capitalised words the docs know one by one but never together
+        # ("Adobe Analytics" where the docs say "Customer Journey Analytics") names another
+        # product as surely as one word they never use.
+        phrases = 0
+        for match in _NAME_PHRASE.finditer(question):
+            parts = match.group(0).split()
+            if match.start() == 0:
+                parts = parts[1:]  # a question's first word is capitalised anyway
+            if len(parts) >= 2 and not unknown & set(parts) and " ".join(parts).lower() not in self._all_text:
+                phrases += 1
+        return len(unknown) + phrases
 
 
     def retrieve(
