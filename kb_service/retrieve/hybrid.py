@@ -385,7 +385,11 @@ class HybridRetriever:
             parts = match.group(0).split()
             if match.start() == 0:
                 parts = parts[1:]  # a question's first word is capitalised anyway
-            if len(parts) >= 2 and not unknown & set(parts) and " ".join(parts).lower() not in self._all_text:
+            phrase = " ".join(parts)
+            # A phrase holding a word of a vocabulary group ("Black Friday") names a date or a
+            # kind of system, as its words alone do.
+            if (len(parts) >= 2 and not unknown & set(parts) and phrase.lower() not in self._all_text
+                    and not set(analyze(phrase, lang)) & known):
                 phrases += 1
         return len(unknown) + phrases
 
