@@ -157,8 +157,8 @@ def main():
         if qid in ids:
             err("duplicate id")
         ids.add(qid)
-        if not re.fullmatch(r"[a-z]{1,2}\d{2,3}|[a-z]{1,2}\d-\d{2,3}", str(qid)):
-            err("id should look like q001, n01, h3-01 or f1-001")
+        if not re.fullmatch(r"[a-z]{1,2}\d{2,3}|[a-z]{1,2}\d{1,2}-\d{2,3}", str(qid)):
+            err("id should look like q001, n01, h3-01 f1-001 or f10-001")
         lang = q.get("lang")
         if lang not in LANGS:
             err(f"bad lang {lang!r}")
