@@ -2,7 +2,7 @@
 
 import pytest
 
-from kb_service.understand.conversation import is_follow_up, standalone
+from kb_service.understand.conversation import is_follow_up, standalone, swapped_subject
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,14 @@ def test_without_history_the_turn_is_the_question():
                                   "The outreach should ramp up step by step. What would you set up for that?"])
 def test_turns_that_point_back_are_follow_ups(turn):
     assert is_follow_up(turn)
+
+
+@pytest.mark.parametrize("turn, subject", [
+    ("and for a monthly newsletter?", "a monthly newsletter"),
+    ("ok, what about a holiday greeting?", "a holiday greeting"),
+    ("et pour les alertes de fraude ?", "les alertes de fraude"),
+    ("and if a few days later I want to remind them?", None),
+    ("which channels can I use?", None),
+])
+def test_the_subject_a_turn_swaps_in(turn, subject):
+    assert swapped_subject(turn) == subject

@@ -295,3 +295,20 @@ def test_a_name_of_known_words_the_docs_never_put_together_names_another_product
     # The docs' own names, however many capitalised words, are known.
     assert retriever.unknown_names("Can Customer Journey Analytics report on orchestrated campaigns?", "en") == 0
     assert corpus_kb.ask("Dans Adobe Analytics, comment créer une métrique calculée ?").abstained
+
+
+def test_and_for_a_new_need_after_a_long_scenario_is_chosen_for_that_need_alone(corpus_kb):
+    # The scenario is too long to lend its question frame; "and for …" still swaps the need.
+    messages = [{"role": "user", "content": "We want to onboard new users with a series of emails over two weeks. "
+                                            "Journey or campaign?"}]
+    first = corpus_kb.chat(messages)
+    assert first.approach == "journey"
+    messages += [{"role": "assistant", "content": first.answer},
+                 {"role": "user", "content": "and for a monthly newsletter?"}]
+    assert corpus_kb.chat(messages).approach == "action"
+
+
+def test_a_keyword_query_both_languages_docs_know_is_read_in_the_language_of_its_everyday_words(corpus_kb):
+    # "journey" is in the French pages too (product names); "max nodes" is English.
+    assert corpus_kb.understand("journey max nodes").lang == "en"
+    assert corpus_kb.understand("parcours max noeuds").lang == "fr"

@@ -14,10 +14,10 @@ from typing import Callable, Sequence
 from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
 from kb_service.types import LANGUAGES, QueryAnalysis
-from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone
+from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone, swapped_subject
 from kb_service.understand.intent import asks_price, classify, need_text
 from kb_service.understand.language import language_scores
-from kb_service.understand.spelling import Speller
+from kb_service.understand.spelling import Speller, is_common_word
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
 
 # A question word of its own: the turn asks something new, whatever the turn before asked.
@@ -29,6 +29,7 @@ _ASKS_ITS_OWN = re.compile(
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
+_WORDS = re.compile(r"[^\W\d_]+")
 # A follow-up choice whose own need has this many words describes a need of its own.
 NEW_NEED_WORDS = 4
 
@@ -63,6 +64,15 @@ class Understander:
             return context_lang
         coverage = {code: self.coverage(text, code) for code in scores}
         top = max(coverage.values())
+        leaders = [code for code in scores if coverage[code] >= top]
+        if len(leaders) > 1:
+            # The docs of both languages know as many of its words (product names are in
+            # both): the language in which more of its words are everyday words decides
+            # ("journey max nodes" is English).
+            common = {code: sum(is_common_word(w, code) for w in _WORDS.findall(text.lower())) for code in leaders}
+            most = max(common.values())
+            if sum(1 for v in common.values() if v == most) == 1:
+                return max(common, key=common.get)
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
     def _about_the_options(self, analysis: QueryAnalysis) -> bool:
@@ -123,7 +133,12 @@ class Understander:
             new_need = (follow_up and own_intent == "choose" and previous is not None and previous.intent == "choose"
                         and bool(previous.need)
                         and len(own_need.split()) >= NEW_NEED_WORDS and not points_back(text))
-            if new_need:
+            swapped = swapped_subject(text) if follow_up and previous is not None and previous.intent == "choose" else None
+            if swapped and not points_back(text) and len(need_text(swapped, question_lang, self.catalog).split()) >= 2:
+                # "and for a monthly newsletter?" after any choice: the same question, of this need
+                # alone; the earlier need and its recommendation would pull the vote back to them.
+                need, context = need_text(swapped, question_lang, self.catalog), ""
+            elif new_need:
                 need, context = own_need, ""
             else:
                 need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",

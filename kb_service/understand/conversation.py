@@ -88,6 +88,27 @@ def continues_ask(turn: str) -> bool:
     return rest != turn.lstrip(" .,;:!-") and bool(rest) and not _OWN_ASK.search(rest)
 
 
+# Openers that put a new subject in the place of the previous one ("and for a monthly
+# newsletter?", "what about a holiday greeting?", "et pour les alertes ?").
+_SWAP = re.compile(
+    r"""^\s*(?:(?:ok(?:ay)?|thanks|merci|d'accord|got\s+it)[\s,.!]+)?(?:
+        and\s+(?:for|about|with) | what\s+about | how\s+about | same\s+(?:question\s+)?for
+      | et\s+(?:pour|avec|concernant) | qu'en\s+est-il\s+(?:de|du|des|d') | pareil\s+pour | m[eê]me\s+question\s+pour
+    )\b\s*""",
+    re.I | re.X,
+)
+
+
+def swapped_subject(turn: str) -> str | None:
+    """What the turn puts in place of the previous subject ("a monthly newsletter" in "and
+    for a monthly newsletter?"), when it opens like a swap, else None."""
+    match = _SWAP.match(turn)
+    if not match:
+        return None
+    rest = turn[match.end():].strip(" ?!.")
+    return rest or None
+
+
 def standalone(turn: str, history: Sequence[str]) -> str | None:
     """The turn rewritten as a standalone question when it only swaps the subject of the
     previous one ("and for a monthly newsletter?" after "which approach for cart
