@@ -51,6 +51,8 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("the app backend must ask for the reset email. Which campaign type?", "en", "choose"),
         ("quel type de campagne pour un anniversaire ?", "fr", "choose"),
         ("what campaign types are there?", "en", "other"),
+        # A kind of one option is not a choice between the guide's options.
+        ("which journey type should we start with?", "en", "other"),
         ("quels types de campagnes existent ?", "fr", "other"),
         # French ways of asking what to use.
         ("Notre logiciel d'entrepôt sait quand un colis part. Que faut-il utiliser ?", "fr", "choose"),

@@ -169,8 +169,12 @@ _WHICH_BEFORE = re.compile(r"\b(which|what|quel(le)?(\s+(type|genre|sorte)\s+(de
 _KIND_AFTER = re.compile(r"\s*(type|kind|sort)\b")
 
 
-def _asks_which_kind(ask: str, mentions) -> bool:
+def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
+    """Which one of a group's members ("which campaign type?" between action and API-triggered
+    campaigns); "which journey type?" asks for a kind of one option, not between options."""
     for mention in mentions:
+        if not catalog.members(mention.option_id):
+            continue
         before = _WHICH_BEFORE.search(ask[: mention.start])
         if before and (before.group(3) or _KIND_AFTER.match(ask, mention.end)):
             return True
@@ -199,7 +203,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or _asks_which_kind(ask, mentions) or bool(_CHOOSE[lang].search(ask))
+    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or bool(_CHOOSE[lang].search(ask))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
