@@ -35,3 +35,20 @@ def test_a_how_many_follow_up_the_docs_give_no_figure_for_is_abstained_on(corpus
     messages.append({"role": "user", "content": "ok, et on a droit à combien de sandbox avec notre licence ?"})
     answer = corpus_kb.chat(messages)
     assert answer.intent == "quantity" and answer.abstained
+
+
+def test_a_count_in_words_in_the_best_passages_is_a_figure_for_a_how_many_question(corpus_kb):
+    from types import SimpleNamespace
+
+    from kb_service.assess.answerability import missing_answer_type
+    from kb_service.store.lexical import analyze
+
+    analysis = corpus_kb.understand("how many types of journeys are there?")
+    assert analysis.intent == "quantity"
+
+    def hits(text):
+        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
+
+    known = corpus_kb.retriever.knows("en")
+    assert missing_answer_type(analysis, hits("Journey Optimizer supports four types of journeys."), analyze, known) is None
+    assert missing_answer_type(analysis, hits("Journeys come in several types."), analyze, known) is not None

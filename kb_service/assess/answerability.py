@@ -115,7 +115,7 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
         return None
     for text in texts:
         for sentence in split_sentences(text):
-            if _DIGIT.search(sentence):
+            if _DIGIT.search(sentence) or _COUNT_IN_WORDS.search(sentence):  # "three types" too
                 words = set(analyze(sentence, lang))
                 # A figure about the subject, or one sharing two of the question's own words.
                 if set(subject) & words or len(content & words) >= 2:
@@ -136,6 +136,11 @@ _FIGURE_IN_WORDS = re.compile(
 )
 
 
+# Counts of two or more in words: "one", "once" and "daily" are too common in the docs to
+# tell a figure from a phrase ("one-time message").
+_COUNT_IN_WORDS = re.compile(
+    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
+    r"|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent)\b", re.I)
 _CITATION_MARK = re.compile(r"\[\d+\]")
 
 
