@@ -31,6 +31,7 @@ from kb_service.compose.stance import (
     is_comparison_material,
     matrix_columns,
     section_options,
+    sharpen_group_stances,
     unit_stances,
 )
 from kb_service.profiles import load_profile
@@ -240,7 +241,8 @@ class KnowledgeBase:
         sections = section_options(index.chunks, self.catalog) if self.catalog else {}
         option_rows: dict[str, list[np.ndarray]] = {}
         self._capabilities, self._tables = {}, {}
-        for row, chunk in enumerate(index.chunks):
+        comparisons = []
+        for chunk in index.chunks:
             comparison = is_comparison_material(
                 chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())
             )
@@ -250,6 +252,11 @@ class KnowledgeBase:
                     f"the index at {self.index_root} was chunked by another version of kb: run `kb ingest` to rebuild"
                 )
             self._stances[chunk.chunk_id] = stances
+            comparisons.append(comparison)
+        if self.catalog:
+            self._stances = sharpen_group_stances(index.chunks, self._stances, self.catalog)
+        for row, (chunk, comparison) in enumerate(zip(index.chunks, comparisons)):
+            stances = self._stances[chunk.chunk_id]
             if comparison and chunk.kind == "table":
                 # A whole comparison table, for a question about one option's column.
                 self._tables.setdefault(chunk.lang, []).append(Passage(

@@ -71,3 +71,14 @@ def test_a_pointer_to_another_page_is_recognised_in_both_languages():
 
     assert is_pointer("Learn more about [journeys](journey.md).") and is_pointer("➡️ **More questions?** View the FAQ")
     assert is_pointer("En savoir plus sur les campagnes orchestrées.") and not is_pointer("Journeys learn from events.")
+
+
+def test_a_list_item_chunked_alone_speaks_for_the_member_its_section_files_it_under(corpus_kb):
+    # The guide's "Campaign use cases (action and API)" heading names the group; the item's
+    # own chunk lost the "API-triggered Campaigns:" label its section's chunk still has.
+    items = [c for c in corpus_kb.index.chunks
+             if c.lang == "fr" and c.kind == "list_item" and "système logistique" in c.text
+             and c.path.endswith("journeys-vs-campaigns.md")]
+    assert items
+    for chunk in items:
+        assert {s.option for s in corpus_kb._stances[chunk.chunk_id] if s.option} == {"api"}

@@ -19,7 +19,8 @@ for no one option; its columns do (``matrix_columns``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Mapping, Sequence
 
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import Unit, plain, split_units
@@ -124,3 +125,31 @@ def unit_stances(chunk: Chunk, catalog: OptionCatalog, comparison: bool) -> tupl
             option = catalog.named_at_start(unit.text, lang)
         out.append(UnitStance(unit, option))
     return tuple(out)
+
+
+def sharpen_group_stances(chunks: Sequence[Chunk], stances: Mapping[str, tuple[UnitStance, ...]],
+                          catalog: OptionCatalog) -> dict[str, tuple[UnitStance, ...]]:
+    """A unit filed under a group ("Campaign use cases (action and API)") in one chunk speaks for
+    the member another chunk of the same section files the same text under.
+
+    A list item chunked on its own keeps its section's heading but loses the sub-label above
+    it ("API-triggered Campaigns:"), which the whole section's chunk still has: without this
+    the item spoke for the group, and the vote resolved the group to the wrong member.
+    """
+    specific: dict[tuple, str] = {}
+    for chunk in chunks:
+        for stance in stances.get(chunk.chunk_id, ()):
+            if stance.option and not catalog.members(stance.option):
+                specific.setdefault((chunk.lang, chunk.path, chunk.heading_path, stance.unit.text), stance.option)
+    sharpened = dict(stances)
+    for chunk in chunks:
+        own = stances.get(chunk.chunk_id, ())
+        new = tuple(
+            replace(stance, option=member)
+            if stance.option and (member := specific.get((chunk.lang, chunk.path, chunk.heading_path, stance.unit.text)))
+            and member in catalog.members(stance.option) else stance
+            for stance in own
+        )
+        if new != own:
+            sharpened[chunk.chunk_id] = new
+    return sharpened
