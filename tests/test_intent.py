@@ -53,6 +53,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("what campaign types are there?", "en", "other"),
         # A kind of one option is not a choice between the guide's options.
         ("which journey type should we start with?", "en", "other"),
+        # Asking which things of one kind can be used is a list, not a choice of option.
+        ("which channels can I use in an orchestrated campaign?", "en", "can"),
+        ("which campaigns should we use for fraud alerts?", "en", "choose"),
         ("quels types de campagnes existent ?", "fr", "other"),
         # French ways of asking what to use.
         ("Notre logiciel d'entrepôt sait quand un colis part. Que faut-il utiliser ?", "fr", "choose"),

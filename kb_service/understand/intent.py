@@ -181,6 +181,23 @@ def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
     return False
 
 
+# "Which channels can I use …?", "what time windows can we set?": asking for the things of
+# one kind that can be used, a list, not which option to use. Choice nouns and option names
+# still choose ("which campaigns should we use?" is about the options).
+_LIST_ASK = re.compile(
+    r"\b(which|what)\s+(?:\w+\s+)?(?P<things>\w+s)\s+(can|could|do|does|should|would)\s+(i|we|you|they)\s+(use|set|send|pick|add)\b")
+_CHOICE_NOUNS = {"options", "approaches", "tools", "kinds", "types", "solutions", "methods", "ones"}
+
+
+def _without_list_asks(ask: str, mentions) -> str:
+    def keep_or_drop(match: re.Match) -> str:
+        things = match.group("things")
+        named = any(m.start < match.end("things") and m.end > match.start("things") for m in mentions)
+        return match.group(0) if things in _CHOICE_NOUNS or named else " "
+
+    return _LIST_ASK.sub(keep_or_drop, ask)
+
+
 def asks_price(question: str, lang: str) -> bool:
     pattern = _PRICE.get(lang, _PRICE["en"])
     return bool(pattern.search(_OWN_PRICING_SYSTEM.sub(" ", question)))
@@ -203,7 +220,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or bool(_CHOOSE[lang].search(ask))
+    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
