@@ -312,3 +312,11 @@ def test_a_keyword_query_both_languages_docs_know_is_read_in_the_language_of_its
     # "journey" is in the French pages too (product names); "max nodes" is English.
     assert corpus_kb.understand("journey max nodes").lang == "en"
     assert corpus_kb.understand("parcours max noeuds").lang == "fr"
+
+
+def test_a_pointer_to_another_page_is_not_quoted_beside_what_the_passage_says(corpus_kb):
+    messages = [{"role": "user", "content": "on veut tester un parcours avant de le publier"}]
+    messages += [{"role": "assistant", "content": corpus_kb.chat(messages).answer},
+                 {"role": "user", "content": "et le test à blanc, ça envoie de vrais messages aux clients ?"}]
+    answer = corpus_kb.chat(messages).answer
+    assert not answer.startswith("En savoir plus") and "test à blanc" in answer.split("[1]")[0]

@@ -13,11 +13,12 @@ import re
 from dataclasses import dataclass
 
 from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
-from kb_service.text.units import plain
+from kb_service.text.units import is_pointer, plain
 from kb_service.types import QueryAnalysis
 
 WORD_SHARE = 0.5  # weight of the word overlap beside the cosine (both in [0, 1])
 FOCUS_BONUS = 0.1  # the list item retrieval matched is what the question was about
+POINTER_SHARE = 0.2  # a pointer to another page is quoted only when the passage has nothing else
 NEARLY_AS_GOOD = 0.85  # further units must score this share of the best one
 MAX_UNITS = 3
 BUDGET_CHARS = 480
@@ -59,6 +60,8 @@ def unit_scores(passage: Passage, analysis: QueryAnalysis, terms: set[str], anal
             score += FOCUS_BONUS
         if stance.unit.kind == "step" and not stance.unit.label:
             score *= 0.5  # "→ Use Journeys" alone says which, not why
+        if is_pointer(stance.unit.text):
+            score *= POINTER_SHARE  # "Learn more about test mode and dry run" shares the words, says nothing
         scores.append(score)
     return scores
 
@@ -114,6 +117,9 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
         # read as the verdict on theirs ("can I reuse an audience?" → "No, you must rebuild"),
         # or as an answer to a question that asked no yes or no.
         chosen = [i for i in chosen if i != 0]
+    # A pointer to another page adds nothing beside what the passage itself says.
+    saying = [i for i in chosen if not is_pointer(passage.units[i].unit.text)]
+    chosen = saying or chosen
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
 
 
