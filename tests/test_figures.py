@@ -52,3 +52,10 @@ def test_a_count_in_words_in_the_best_passages_is_a_figure_for_a_how_many_questi
     known = corpus_kb.retriever.knows("en")
     assert missing_answer_type(analysis, hits("Journey Optimizer supports four types of journeys."), analyze, known) is None
     assert missing_answer_type(analysis, hits("Journeys come in several types."), analyze, known) is not None
+
+
+def test_a_figure_is_quoted_from_the_unit_that_holds_what_was_asked(corpus_kb):
+    # The top passage states other figures (wait times); "Time-to-live: … (e.g., 91 days)"
+    # sits in a guardrails list a little further down.
+    answer = corpus_kb.ask("how long can a journey last at most, is there some time-to-live?")
+    assert not answer.abstained and "91" in answer.answer.split("[1]")[0]

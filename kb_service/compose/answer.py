@@ -17,7 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 from kb_service.compose.choice import Candidate, Choice, decide
 from kb_service.compose.extract import Quote, quote, render, states_fact
-from kb_service.compose.passages import Analyzer, Passage, TermWeight
+from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
 from kb_service.compose.requirements import Requirement, lacking, mark_value
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import is_pointer, plain
@@ -35,6 +35,9 @@ DEPENDS = {"en": "{a} or {b}, depending on the need:", "fr": "{a} ou {b}, selon 
 # A second passage is quoted when retrieval ranked it nearly as high and its best unit is
 # nearly as close to the question as the first passage's.
 SUPPORT_SCORE = 0.85
+# A figure stated in a unit holding this much more of the question's telling words wins.
+STATING_MARGIN = 0.15
+STATING_CLOSE = 0.75  # … from a passage at least this close to the top one
 SUPPORT_READ = 3
 SNIPPET_CHARS = 240
 
@@ -240,7 +243,7 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
             quotes.append((i, q))
     if not quotes:
         return [Line(passages[0])]
-    primary_index, primary = _primary(quotes, passages, analysis, lang, analyze, terms)
+    primary_index, primary = _primary(quotes, passages, analysis, lang, analyze, terms, weight)
     lead = passages[primary_index]
     lines = [_framed(Line(lead, primary.indices), analysis)]
     for i, q in quotes:
@@ -324,16 +327,37 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
 _OPENS_YES_NO = re.compile(r"^\W*(yes|no|oui|non)\b", re.I)
 
 
-def _primary(quotes, passages, analysis, lang, analyze, terms) -> tuple[int, Quote]:
+def _primary(quotes, passages, analysis, lang, analyze, terms, weight) -> tuple[int, Quote]:
     """The top passage's quote, unless a passage close behind states the figure or yes/no
-    the question asks for and the top one does not."""
+    the question asks for and the top one does not; or, for a figure, states it in a unit
+    holding clearly more of the question's telling words ("time-to-live" in "Time-to-live:
+    maximum journey duration (e.g., 91 days)" rather than "wait times … 1-3 days")."""
     first_index, first = quotes[0]
     if analysis.intent in ("quantity", "can"):
         def stating(q: Quote, p: Passage) -> bool:
             return any(states_fact(analysis, p.units[i].unit.text, terms, lang, analyze) for i in q.indices)
 
+        # A figure is worth reaching further down for than a yes/no.
+        closeness = STATING_CLOSE if analysis.intent == "quantity" else SUPPORT_SCORE
+
+        def close(i: int) -> bool:
+            return passages[i].hit.score >= closeness * passages[first_index].hit.score
+
+        def held(q: Quote, p: Passage) -> float:
+            return max((word_overlap(terms, p.units[i].unit.text, lang, analyze, weight) for i in q.indices
+                        if states_fact(analysis, p.units[i].unit.text, terms, lang, analyze)), default=0.0)
+
         if not stating(first, passages[first_index]):
             for i, q in quotes[1:]:
-                if stating(q, passages[i]) and passages[i].hit.score >= SUPPORT_SCORE * passages[first_index].hit.score:
+                # Further down, the figure must be about what was asked, not any figure.
+                if stating(q, passages[i]) and (passages[i].hit.score >= SUPPORT_SCORE * passages[first_index].hit.score
+                                                or close(i) and held(q, passages[i]) >= STATING_MARGIN):
                     return i, q
+        elif analysis.intent == "quantity":
+            first_held = held(first, passages[first_index])
+            better = [(held(q, passages[i]), i, q) for i, q in quotes[1:] if close(i)]
+            better = [b for b in better if b[0] >= first_held + STATING_MARGIN]
+            if better:
+                _, i, q = max(better, key=lambda b: b[0])
+                return i, q
     return first_index, first
