@@ -56,6 +56,10 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         # Asking which things of one kind can be used is a list, not a choice of option.
         ("which channels can I use in an orchestrated campaign?", "en", "can"),
         ("which campaigns should we use for fraud alerts?", "en", "choose"),
+        # The steps or the process of doing something: how to do it.
+        ("how do i give a colleague access? what are the steps to assign the role?", "en", "howto"),
+        ("What's the process for making structural changes to a live journey?", "en", "howto"),
+        ("Once my action campaign is active, am I still able to edit it?", "en", "can"),
         ("quels types de campagnes existent ?", "fr", "other"),
         # French ways of asking what to use.
         ("Notre logiciel d'entrepôt sait quand un colis part. Que faut-il utiliser ?", "fr", "choose"),

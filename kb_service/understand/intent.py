@@ -60,12 +60,12 @@ _CHOOSE = {
 _HOWTO = {
     "en": re.compile(
         r"""\bhow\s+(do|can|should|would|could|to|does)\b(?!\s+(i|we|you)\s+(know|tell|decide|choose|pick))
-          | \bsteps?\s+(to|for)\b | \bwalk\s+me\s+through\b | (?<!of\s)(?<!you\s)(?<!we\s)(?<!\bi\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
+          | \bsteps?\s+(to|for)\b | \b(process|procedure)\s+(for|to)\b | \bwalk\s+me\s+through\b | (?<!of\s)(?<!you\s)(?<!we\s)(?<!\bi\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
         r"""\bcomment\b(?!\s+(savoir|choisir|d[ée]cider))
-          | \b[ée]tapes?\s+(pour|de)\b | \bo[uù]\s+(est-ce\s+qu'on|puis-je|peut-on)\b | \bconfigurer\b | \bparam[ée]trer\b""",
+          | \b[ée]tapes?\s+(pour|de)\b | \bproc[ée]dure\s+(pour|de)\b | \bo[uù]\s+(est-ce\s+qu'on|puis-je|peut-on)\b | \bconfigurer\b | \bparam[ée]trer\b""",
         _FLAGS,
     ),
 }
@@ -85,6 +85,7 @@ _CAN = {
     "en": re.compile(
         r"""^\W*(can|could|may|is|are|does|do|will|would)\s+(i|we|you|it|they|a|an|the|my|our|journeys?|campaigns?|\w+s?)\b
           | \bis\s+it\s+possible\b | \b(can|could)\s+(i|we|you)\b | \bpossible\b | \bsupport(s|ed)?\b | \ballowed\b
+          | \b(am|are|is)\s+(i|we|you|it|they)\s+(still\s+)?able\s+to\b
           | \bwork(s)?\s+(with|in|for|on)\b""",
         _FLAGS,
     ),
@@ -142,6 +143,9 @@ _VERSUS = re.compile(r"\b(vs\.?|versus)(?!\w)", re.I)
 _ASKS_ADVICE = re.compile(r"recommend|conseil|best|meilleur|mieux|should|dois|devrait|fit|adapt"
                           r"|qu'est-ce\s+(qu'on|que\s+(je|nous))\s+(utilise|prend|choisi)|\bright\s+(tool|approach|option|choice|one)"
                           r"|simplest|easiest|ideal|id[ée]al|bon(ne)?\s+(outil|approche|option|choix)", re.I)
+# A what-question about the steps or the process of doing something asks how to do it.
+_STEPS_ASKED = re.compile(r"\bwhat('s|\s+is|\s+are)\s+the\s+(steps?|process|procedure)\b"
+                          r"|\bquel(le)?s?\s+(est|sont)\s+(la|les)\s+(proc[ée]dure|[ée]tapes)\b", re.I)
 # French asks yes or no by intonation alone: a question without a question word.
 _FR_QUESTION_WORD = re.compile(
     r"\b(qui|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b"
@@ -230,6 +234,8 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     if _YES_NO_OPENING[lang].search(ask) and not choose:
         # "Can I see exactly how many emails will go out?" asks yes or no.
         return "can"
+    if whatis and howto and _STEPS_ASKED.search(ask):
+        return "howto"  # "what are the steps to assign the role?", "what's the process for …?"
     if whatis and not quantity and not _ASKS_ADVICE.search(ask):
         # "What's the difference between a journey and a campaign?" wants an explanation.
         return "whatis"
