@@ -60,6 +60,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("how do i give a colleague access? what are the steps to assign the role?", "en", "howto"),
         ("What's the process for making structural changes to a live journey?", "en", "howto"),
         ("Once my action campaign is active, am I still able to edit it?", "en", "can"),
+        # "limit" as a verb asks what, not how much.
+        ("what does journey capping actually limit?", "en", "whatis"),
+        ("what is the limit of journey capping?", "en", "quantity"),
         ("quels types de campagnes existent ?", "fr", "other"),
         # French ways of asking what to use.
         ("Notre logiciel d'entrepôt sait quand un colis part. Que faut-il utiliser ?", "fr", "choose"),
@@ -83,3 +86,9 @@ def test_without_a_profile_choice_still_comes_from_asking_words():
 def test_two_instances_of_one_option_are_not_a_choice_between_options():
     question = "If a profile is active in journey B and a Jump in journey A sends them to B, do they enter B again or does the Jump error?"
     assert classify(question, "en", CATALOG) != "choose"
+
+
+def test_an_invoice_or_a_billing_system_is_not_a_question_about_price():
+    from kb_service.understand.intent import asks_price
+    assert not asks_price("Notre système de facturation doit déclencher un SMS quand une facture est disponible.", "fr")
+    assert asks_price("combien est facturé un SMS ?", "fr")

@@ -116,7 +116,9 @@ _PRICE = {
         r"|\bpricing\b|\blicen[cs]e\s+(cost|price|fee)s?\b|\b(cost|price)s?\s*\?",
         re.I,
     ),
-    "fr": re.compile(r"\bcombien\s+co[uû]te|\b(co[uû]t|prix|tarif)s?\b|\btarification\b|\bfactur", re.I),
+    # "facturé" is what one is charged; "facture", "facturation" are the asker's invoices and
+    # billing system ("quand une facture est disponible"), not a question about price.
+    "fr": re.compile(r"\bcombien\s+co[uû]te|\b(co[uû]t|prix|tarif)s?\b|\btarification\b|\bfactur(é|ée|és|ées)(?!\w)", re.I),
 }
 # The asker's own pricing system is not a question about price ("our pricing engine").
 _OWN_PRICING_SYSTEM = re.compile(
@@ -124,6 +126,8 @@ _OWN_PRICING_SYSTEM = re.compile(
     r"|\b(outil|moteur|syst[eè]me|[ée]quipe|plateforme|service)s?\s+de\s+(pricing|tarification|prix)\b|\bbaisse\s+de\s+prix\b",
     re.I,
 )
+# "What does journey capping limit?": the verb, not a limit asked for.
+_LIMIT_AS_VERB = re.compile(r"\b(what|which)\s+(does|do|can|will)\b[^?]*\blimits?\s*\?*\s*$", re.I)
 # A figure asked for outright outweighs a choice word in the same ask ("how many emails do
 # you recommend?" wants the number).
 _STRONG_QUANTITY = {
@@ -226,7 +230,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
     choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
     howto = bool(_HOWTO[lang].search(ask))
-    quantity = bool(_QUANTITY[lang].search(ask)) or asks_price(ask, lang)
+    quantity = bool(_QUANTITY[lang].search(_LIMIT_AS_VERB.sub(" ", ask))) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
     can = bool(_CAN[lang].search(ask)) or (
         lang == "fr" and ask.rstrip().endswith("?") and not _FR_QUESTION_WORD.search(ask)
