@@ -31,6 +31,7 @@ def test_without_history_the_turn_is_the_question():
 @pytest.mark.parametrize("turn", ["can we have it go out at 8am next Friday?", "et ça coûte combien ?", "what about SMS?",
                                   "mine is getting close to that, what should I do?",
                                   "tu peux me donner un exemple concret ?",
+                                  "does the second one actually send any messages?",
                                   "The outreach should ramp up step by step. What would you set up for that?"])
 def test_turns_that_point_back_are_follow_ups(turn):
     assert is_follow_up(turn)
@@ -40,6 +41,7 @@ def test_turns_that_point_back_are_follow_ups(turn):
     ("and for a monthly newsletter?", "a monthly newsletter"),
     ("ok, what about a holiday greeting?", "a holiday greeting"),
     ("et pour les alertes de fraude ?", "les alertes de fraude"),
+    ("and the holiday greeting we send everyone on Dec 24?", "the holiday greeting we send everyone on Dec 24"),
     ("and if a few days later I want to remind them?", None),
     ("which channels can I use?", None),
 ])

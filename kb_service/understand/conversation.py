@@ -35,6 +35,9 @@ _STRONG_ANAPHORA = re.compile(
     r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b"
     # "what would you set up for that?": a need named before, pointed at from the end
     r"|\b(for|with|about|pour|avec)\s+(that|this|it)\b|\b(of\s+the\s+two|des\s+deux)\b"
+    # one of the things named before ("does the second one send messages?")
+    r"|\b(the\s+(first|second|other|latter|former)(\s+one)?|le\s+premier|la\s+premi[eè]re|le\s+second|la\s+seconde"
+    r"|le\s+deuxi[eè]me|la\s+deuxi[eè]me|l'autre)\b"
     # possessives that stand for something named before ("mine is getting close to that")
     r"|\b(mine|ours|le\s+mien|la\s+mienne|le\s+n[ôo]tre|la\s+n[ôo]tre)\b"
     # asking for more of what was just said ("can you give me a concrete example?")
@@ -94,7 +97,10 @@ _SWAP = re.compile(
     r"""^\s*(?:(?:ok(?:ay)?|thanks|merci|d'accord|got\s+it)[\s,.!]+)?(?:
         and\s+(?:for|about|with) | what\s+about | how\s+about | same\s+(?:question\s+)?for
       | et\s+(?:pour|avec|concernant) | qu'en\s+est-il\s+(?:de|du|des|d') | pareil\s+pour | m[eê]me\s+question\s+pour
-    )\b\s*""",
+    )\b\s*
+    # "and the holiday greeting we send everyone?", "et la newsletter ?": a bare "and" before
+    # a new subject swaps it in too
+    | ^\s*(?:and|et)\s+(?=(?:the|a|an|our|le|la|les|l'|un|une|notre|nos)\b)""",
     re.I | re.X,
 )
 
