@@ -320,3 +320,10 @@ def test_a_pointer_to_another_page_is_not_quoted_beside_what_the_passage_says(co
                  {"role": "user", "content": "et le test à blanc, ça envoie de vrais messages aux clients ?"}]
     answer = corpus_kb.chat(messages).answer
     assert not answer.startswith("En savoir plus") and "test à blanc" in answer.split("[1]")[0]
+
+
+def test_same_question_for_another_option_asks_the_previous_question_of_it(corpus_kb):
+    analysis = corpus_kb.understand("same question for an action campaign",
+                                    history=["Can I edit a journey after I publish it?"])
+    assert "action campaign after i publish it" in analysis.query and "journey" not in analysis.query
+    assert analysis.intent == "can"

@@ -12,7 +12,7 @@ import re
 from typing import Callable, Sequence
 
 from kb_service.store.lexical import analyze
-from kb_service.text.options import OptionCatalog
+from kb_service.text.options import OptionCatalog, fold
 from kb_service.types import LANGUAGES, QueryAnalysis
 from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone, swapped_subject
 from kb_service.understand.intent import asks_price, classify, need_text
@@ -32,6 +32,8 @@ AMBIGUOUS_LANGUAGE = 0.9
 _WORDS = re.compile(r"[^\W\d_]+")
 # A follow-up choice whose own need has this many words describes a need of its own.
 NEW_NEED_WORDS = 4
+# "same question for an action campaign": a subject this short that names an option swaps it in.
+MAX_OPTION_SUBJECT_WORDS = 4
 
 Coverage = Callable[[str, str], float]  # (text, lang) -> share of its words the docs use
 Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how telling it is (IDF)
@@ -75,6 +77,21 @@ class Understander:
                 return max(common, key=common.get)
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
+    def _option_swapped(self, turn: str, previous: QueryAnalysis | None, lang: str) -> str | None:
+        """The previous question asked of another option: "same question for an action
+        campaign" after "can I edit a journey after I publish it?" asks "can I edit an action
+        campaign after I publish it?"."""
+        subject = swapped_subject(turn)
+        if not subject or previous is None or not self.catalog or len(subject.split()) > MAX_OPTION_SUBJECT_WORDS:
+            return None
+        new, old = self.catalog.mentions(subject, lang), self.catalog.mentions(previous.query, lang)
+        if len({m.option_id for m in new}) != 1 or len({m.option_id for m in old}) != 1:
+            return None
+        if new[0].option_id == old[0].option_id:
+            return None
+        before, named = fold(previous.query), fold(subject)
+        return before[: old[0].start] + named[new[0].start: new[0].end] + before[old[0].end:]
+
     def _about_the_options(self, analysis: QueryAnalysis) -> bool:
         """The question names several options, or a group of them ("campaign types")."""
         return len(set(analysis.options)) >= 2 or any(self.catalog.members(o) for o in analysis.options)
@@ -99,7 +116,7 @@ class Understander:
         # sa date …") adds to what the conversation asked, whatever words it opens with.
         adds_to_the_ask = own_intent == "other" and "?" not in text and not _ASKS_ITS_OWN.search(text)
         follow_up = bool(history) and not small and (is_follow_up(text) or adds_to_the_ask)
-        rewritten = standalone(text, history) if follow_up else None
+        rewritten = (standalone(text, history) or self._option_swapped(text, previous, question_lang)) if follow_up else None
         query = rewritten or text
         # A follow-up that is not a plain swap of subject is retrieved with the topic of the
         # turns before it beside it ("can we have it go out at 8am?" after the ski-resort
