@@ -32,6 +32,8 @@ def test_without_history_the_turn_is_the_question():
                                   "mine is getting close to that, what should I do?",
                                   "tu peux me donner un exemple concret ?",
                                   "does the second one actually send any messages?",
+                                  "combien de rappels max ?",
+                                  "what's the max duration there? we'd like to keep people in for a whole year",
                                   "The outreach should ramp up step by step. What would you set up for that?"])
 def test_turns_that_point_back_are_follow_ups(turn):
     assert is_follow_up(turn)

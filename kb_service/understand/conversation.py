@@ -28,13 +28,16 @@ _FRAME = re.compile(
     r"""^(?P<frame>.*?\b(?:for|pour|to|with|avec|about|sur)\b)\s+(?!.*\b(?:for|pour)\b)""",
     re.I | re.X,
 )
-_MIN_STANDALONE_WORDS = 6
-MAX_SWAPPED_WORDS = 6  # "and for a monthly newsletter?" swaps in at most a few words
+MAX_SWAPPED_WORDS = 6
+# A turn this short in a conversation leans on what came before ("combien de rappels max ?").
+SHORT_TURN_WORDS = 5  # "and for a monthly newsletter?" swaps in at most a few words
 # Words that point back at something said before wherever they stand ("send *those* texts").
 _STRONG_ANAPHORA = re.compile(
     r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b"
     # "what would you set up for that?": a need named before, pointed at from the end
     r"|\b(for|with|about|pour|avec)\s+(that|this|it)\b|\b(of\s+the\s+two|des\s+deux)\b"
+    # "there" closing the ask: the place named before ("what's the max duration there?")
+    r"|\bthere\s*[?.!]"
     # one of the things named before ("does the second one send messages?")
     r"|\b(the\s+(first|second|other|latter|former)(\s+one)?|le\s+premier|la\s+premi[eè]re|le\s+second|la\s+seconde"
     r"|le\s+deuxi[eè]me|la\s+deuxi[eè]me|l'autre)\b"
@@ -64,7 +67,7 @@ def is_follow_up(turn: str) -> bool:
     is too short to stand alone, or points back with a pronoun among its first words ("can
     we have it go out at 8am?", "et ça coûte combien ?"); a pronoun further on usually
     points inside the turn ("how do I test my journey before publishing it?")."""
-    return bool(_FOLLOW_UP.match(turn)) or len(turn.split()) <= 3 or points_back(turn)
+    return bool(_FOLLOW_UP.match(turn)) or len(turn.split()) <= SHORT_TURN_WORDS or points_back(turn)
 
 
 # A question word in what follows the continuation words: the turn asks its own question
