@@ -327,3 +327,9 @@ def test_same_question_for_another_option_asks_the_previous_question_of_it(corpu
                                     history=["Can I edit a journey after I publish it?"])
     assert "action campaign after i publish it" in analysis.query and "journey" not in analysis.query
     assert analysis.intent == "can"
+
+
+def test_a_follow_up_asking_who_or_where_asks_its_own_question(corpus_kb):
+    history = ["What do I need in place before working with campaigns?"]
+    analysis = corpus_kb.understand("And if I can't access them at all, who am I supposed to ask?", history=history)
+    assert analysis.follow_up and analysis.intent != "choose"

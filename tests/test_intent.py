@@ -56,6 +56,11 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         # Asking which things of one kind can be used is a list, not a choice of option.
         ("which channels can I use in an orchestrated campaign?", "en", "can"),
         ("which campaigns should we use for fraud alerts?", "en", "choose"),
+        ("which channel should I use for an urgent message?", "en", "other"),
+        ("What timeout should I use before the reminder?", "en", "other"),
+        # "qui" inside a sentence joins a clause; the question is still asked by intonation.
+        ("Pour celles qui sont planifiées, les messages transactionnels ont besoin d'un opt-in ?", "fr", "can"),
+        ("Et où est-ce que je consulte les résultats ensuite ?", "fr", "howto"),
         # The steps or the process of doing something: how to do it.
         ("how do i give a colleague access? what are the steps to assign the role?", "en", "howto"),
         ("What's the process for making structural changes to a live journey?", "en", "howto"),

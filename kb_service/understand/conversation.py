@@ -74,7 +74,8 @@ def is_follow_up(turn: str) -> bool:
 # ("and how long can a profile stay?", "et ça coûte combien ?"). Words that also open a
 # relative clause ("the people who didn't open it") do not count.
 _OWN_ASK = re.compile(
-    r"\b(what|which|how|why|quoi|quel|quelle|quels|quelles|comment|combien|pourquoi|lequel|laquelle|qu'est-ce)\b"
+    r"\b(what|which|how|why|who|where|when|quoi|quel|quelle|quels|quelles|comment|combien|pourquoi|lequel|laquelle"
+    r"|qu'est-ce|o[uù]|quand|[àa]\s+qui)\b|^\W*qui\b"
     r"|^\W*(can|could|does|do|is|are|will|would|should|peut|peux|est-ce)\b",
     re.I,
 )

@@ -65,7 +65,7 @@ _HOWTO = {
     ),
     "fr": re.compile(
         r"""\bcomment\b(?!\s+(savoir|choisir|d[ée]cider))
-          | \b[ée]tapes?\s+(pour|de)\b | \bproc[ée]dure\s+(pour|de)\b | \bo[uù]\s+(est-ce\s+qu'on|puis-je|peut-on)\b | \bconfigurer\b | \bparam[ée]trer\b""",
+          | \b[ée]tapes?\s+(pour|de)\b | \bproc[ée]dure\s+(pour|de)\b | \bo[uù]\s+(est-ce\s+qu(e|')\s*(je|j'|on|nous)|puis-je|peut-on|je\s+peux|on\s+peut) | \bconfigurer\b | \bparam[ée]trer\b""",
         _FLAGS,
     ),
 }
@@ -152,8 +152,9 @@ _STEPS_ASKED = re.compile(r"\bwhat('s|\s+is|\s+are)\s+the\s+(steps?|process|proc
                           r"|\bquel(le)?s?\s+(est|sont)\s+(la|les)\s+(proc[ée]dure|[ée]tapes)\b", re.I)
 # French asks yes or no by intonation alone: a question without a question word.
 _FR_QUESTION_WORD = re.compile(
-    r"\b(qui|quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b"
-    r"|\bqu'est|^\W*(que|qu')", re.I  # "que"/"qu'on" inside a sentence is a conjunction
+    r"\b(quoi|quel|quelle|quels|quelles|comment|combien|o[uù]|quand|pourquoi|lequel|laquelle|koi)\b"
+    # "que", "qu'on" and "qui" inside a sentence join a clause ("celles qui sont planifiées")
+    r"|\bqu'est|^\W*(que|qu'|qui|[àa]\s+qui|pour\s+qui)\b", re.I
 )
 # Where the last ask starts: after a question mark, or after a full stop that ends a
 # sentence, capital or not (chat is often lower case), but not an abbreviation's ("e.g.
@@ -189,12 +190,13 @@ def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
     return False
 
 
-# "Which channels can I use …?", "what time windows can we set?": asking for the things of
-# one kind that can be used, a list, not which option to use. Choice nouns and option names
-# still choose ("which campaigns should we use?" is about the options).
+# "Which channels can I use …?", "what timeout should I use?": asking which things of one
+# kind (channels, timeouts) can or should be used, not which of the guide's options. Choice
+# nouns and option names still choose ("which campaigns should we use?", "which one?").
 _LIST_ASK = re.compile(
-    r"\b(which|what)\s+(?:\w+\s+)?(?P<things>\w+s)\s+(can|could|do|does|should|would)\s+(i|we|you|they)\s+(use|set|send|pick|add)\b")
-_CHOICE_NOUNS = {"options", "approaches", "tools", "kinds", "types", "solutions", "methods", "ones"}
+    r"\b(which|what)\s+(?:\w+\s+)?(?P<things>\w+)\s+(can|could|do|does|should|would)\s+(i|we|you|they)\s+(use|set|send|pick|add|choose)\b")
+_CHOICE_NOUNS = {"option", "options", "approach", "approaches", "tool", "tools", "kind", "kinds", "type", "types",
+                 "solution", "solutions", "method", "methods", "one", "ones", "feature", "features", "product", "products"}
 
 
 def _without_list_asks(ask: str, mentions) -> str:
