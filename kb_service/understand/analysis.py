@@ -92,6 +92,28 @@ class Understander:
         before, named = fold(previous.query), fold(subject)
         return before[: old[0].start] + named[new[0].start: new[0].end] + before[old[0].end:]
 
+    def _choice_need(self, text: str, query: str, own_intent: str, previous: QueryAnalysis | None,
+                     lang: str) -> tuple[str, bool]:
+        """What a choice question needs, and whether it is chosen afresh (without the earlier
+        turns' topic). ``previous``: the turn this one follows up, else None.
+
+        A follow-up's need includes what the earlier turns said of it ("The outreach should
+        ramp up … What would you set up for that?"), unless it puts a new subject in place of
+        the earlier one ("and for a monthly newsletter?") or asks to choose again for a need of
+        its own, pointing at nothing said before ("and for a one-off announcement to all
+        customers - same thing or something else?"): the earlier need and its recommendation
+        would pull that vote back to them."""
+        if previous is None:
+            return need_text(query, lang, self.catalog), False
+        after_a_choice = previous.intent == "choose" and not points_back(text)
+        swapped = swapped_subject(text) if after_a_choice else None
+        if swapped and len(need_text(swapped, lang, self.catalog).split()) >= 2:
+            return need_text(swapped, lang, self.catalog), True
+        own_need = need_text(query, lang, self.catalog)
+        if after_a_choice and own_intent == "choose" and previous.need and len(own_need.split()) >= NEW_NEED_WORDS:
+            return own_need, True
+        return need_text(f"{previous.query} {query}", lang, self.catalog), False
+
     def _about_the_options(self, analysis: QueryAnalysis) -> bool:
         """The question names several options, or a group of them ("campaign types")."""
         return len(set(analysis.options)) >= 2 or any(self.catalog.members(o) for o in analysis.options)
@@ -140,26 +162,11 @@ class Understander:
                 # After a question about the options themselves ("what's the difference between
                 # action and API-triggered campaigns?"), "and for fraud alerts?" asks which fits.
                 intent = "choose"
-        # The need of a follow-up choice includes what the earlier turns said of it, unless
-        # the turn asks to choose again, for a need of its own, and points at nothing said
-        # before ("and for a one-off announcement to all customers - same thing or
-        # something else?"): that choice is made afresh, not pulled toward the earlier one.
         need = ""
         if intent == "choose":
-            own_need = need_text(query, question_lang, self.catalog)
-            new_need = (follow_up and own_intent == "choose" and previous is not None and previous.intent == "choose"
-                        and bool(previous.need)
-                        and len(own_need.split()) >= NEW_NEED_WORDS and not points_back(text))
-            swapped = swapped_subject(text) if follow_up and previous is not None and previous.intent == "choose" else None
-            if swapped and not points_back(text) and len(need_text(swapped, question_lang, self.catalog).split()) >= 2:
-                # "and for a monthly newsletter?" after any choice: the same question, of this need
-                # alone; the earlier need and its recommendation would pull the vote back to them.
-                need, context = need_text(swapped, question_lang, self.catalog), ""
-            elif new_need:
-                need, context = own_need, ""
-            else:
-                need = need_text(f"{previous.query if follow_up and previous is not None else ''} {query}",
-                                 question_lang, self.catalog)
+            need, fresh = self._choice_need(text, query, own_intent, previous if follow_up else None, question_lang)
+            if fresh:
+                context = ""
         terms = sorted(set(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
         return QueryAnalysis(
             text=text,
