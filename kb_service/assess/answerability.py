@@ -123,24 +123,20 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
     return "the documentation gives no figure for this"
 
 
+# Counts of two or more in words. "one", "once" and "daily" are too common in the docs to tell
+# a figure from a phrase ("one-time message") in a passage; in a composed answer they count.
+_COUNTS = ("two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
+           "|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent")
+_COUNT_IN_WORDS = re.compile(rf"\b({_COUNTS})\b", re.I)
 # A figure in an answer: digits, or a number or frequency in words ("four types", "once a
 # day", "deux jours", "une fois par semaine").
 _FIGURE_IN_WORDS = re.compile(
-    r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
-    r"|thousand|million|dozen|once|twice|daily|weekly|monthly|hourly|yearly|annually"
-    r"|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent|mille"
-    r"|douzaine|quotidien\w*|hebdomadaire\w*|mensuel\w*|annuel\w*)\b"
+    rf"\b({_COUNTS}|one|thousand|million|dozen|once|twice|daily|weekly|monthly|hourly|yearly|annually"
+    r"|mille|douzaine|quotidien\w*|hebdomadaire\w*|mensuel\w*|annuel\w*)\b"
     r"|\b(une?)\s+(fois|seule?|heure|minute|journ[ée]e|semaine|mois|an|ann[ée]e)\b"
     r"|\b(an?|one)\s+(hour|minute|day|week|month|year)\b",
     re.I,
 )
-
-
-# Counts of two or more in words: "one", "once" and "daily" are too common in the docs to
-# tell a figure from a phrase ("one-time message").
-_COUNT_IN_WORDS = re.compile(
-    r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
-    r"|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent)\b", re.I)
 _CITATION_MARK = re.compile(r"\[\d+\]")
 
 

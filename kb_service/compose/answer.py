@@ -337,11 +337,11 @@ def _primary(quotes, passages, analysis, lang, analyze, terms, weight) -> tuple[
         def stating(q: Quote, p: Passage) -> bool:
             return any(states_fact(analysis, p.units[i].unit.text, terms, lang, analyze) for i in q.indices)
 
+        def within(i: int, share: float) -> bool:
+            return passages[i].hit.score >= share * passages[first_index].hit.score
+
         # A figure is worth reaching further down for than a yes/no.
         closeness = STATING_CLOSE if analysis.intent == "quantity" else SUPPORT_SCORE
-
-        def close(i: int) -> bool:
-            return passages[i].hit.score >= closeness * passages[first_index].hit.score
 
         def held(q: Quote, p: Passage) -> float:
             return max((word_overlap(terms, p.units[i].unit.text, lang, analyze, weight) for i in q.indices
@@ -350,12 +350,12 @@ def _primary(quotes, passages, analysis, lang, analyze, terms, weight) -> tuple[
         if not stating(first, passages[first_index]):
             for i, q in quotes[1:]:
                 # Further down, the figure must be about what was asked, not any figure.
-                if stating(q, passages[i]) and (passages[i].hit.score >= SUPPORT_SCORE * passages[first_index].hit.score
-                                                or close(i) and held(q, passages[i]) >= STATING_MARGIN):
+                if stating(q, passages[i]) and (within(i, SUPPORT_SCORE)
+                                                or within(i, closeness) and held(q, passages[i]) >= STATING_MARGIN):
                     return i, q
         elif analysis.intent == "quantity":
             first_held = held(first, passages[first_index])
-            better = [(held(q, passages[i]), i, q) for i, q in quotes[1:] if close(i)]
+            better = [(held(q, passages[i]), i, q) for i, q in quotes[1:] if within(i, closeness)]
             better = [b for b in better if b[0] >= first_held + STATING_MARGIN]
             if better:
                 _, i, q = max(better, key=lambda b: b[0])

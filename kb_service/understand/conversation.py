@@ -28,9 +28,9 @@ _FRAME = re.compile(
     r"""^(?P<frame>.*?\b(?:for|pour|to|with|avec|about|sur)\b)\s+(?!.*\b(?:for|pour)\b)""",
     re.I | re.X,
 )
-MAX_SWAPPED_WORDS = 6
+MAX_SWAPPED_WORDS = 6  # "and for a monthly newsletter?" swaps in at most a few words
 # A turn this short in a conversation leans on what came before ("combien de rappels max ?").
-SHORT_TURN_WORDS = 5  # "and for a monthly newsletter?" swaps in at most a few words
+SHORT_TURN_WORDS = 5
 # Words that point back at something said before wherever they stand ("send *those* texts").
 _STRONG_ANAPHORA = re.compile(
     r"\b(those|these|them|they|the\s+same|ces|ceux|celles|ça|cela|leur|leurs|lui|eux|le\s+même|la\s+même)\b"
