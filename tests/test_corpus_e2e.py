@@ -333,3 +333,34 @@ def test_a_follow_up_asking_who_or_where_asks_its_own_question(corpus_kb):
     history = ["What do I need in place before working with campaigns?"]
     analysis = corpus_kb.understand("And if I can't access them at all, who am I supposed to ask?", history=history)
     assert analysis.follow_up and analysis.intent != "choose"
+
+
+def test_a_follow_up_pointing_at_the_recommendation_asks_about_that_option(corpus_kb):
+    first = corpus_kb.ask("We send a Black Friday promo email to our whole customer base in one go. Journey or campaign?")
+    assert first.approach == "action"
+    messages = [{"role": "user", "content": "We send a Black Friday promo email to our whole customer base in one go. "
+                                            "Journey or campaign?"},
+                {"role": "assistant", "content": first.answer},
+                {"role": "user", "content": "can we A/B test the subject line with that?"}]
+    analysis = corpus_kb.understand(messages[-1]["content"], history=[messages[0]["content"]],
+                                    previous_answer=first.answer)
+    assert analysis.options == ("action",)
+    # The availability row's verdict for action campaigns, not the journey FAQ's "Yes".
+    answer = corpus_kb.chat(messages)
+    assert answer.answer.startswith("Yes — Capability: A/B testing")
+
+
+def test_a_follow_up_naming_an_option_of_its_own_keeps_it(corpus_kb):
+    recommended = "Recommended: Action Campaign — Promotional announcement to all customers [1]"
+    history = ["We send a Black Friday promo email to our whole customer base in one go. Journey or campaign?"]
+    own = corpus_kb.understand("could a journey do that too?", history=history, previous_answer=recommended)
+    assert own.options == ("journey",)
+    after_a_how_to = corpus_kb.understand("can I A/B test with that?", history=["How do I build a campaign?"],
+                                          previous_answer=recommended)
+    assert after_a_how_to.options == ()
+
+
+def test_a_question_about_one_option_is_not_answered_from_another_options_passage(corpus_kb):
+    answer = corpus_kb.ask("can we A/B test the subject line of an action campaign?")
+    assert "journey" not in answer.answer.split("[1]")[0].split("|")[0].lower()
+    assert answer.answer.startswith("Yes — Capability: A/B testing")

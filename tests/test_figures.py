@@ -59,3 +59,35 @@ def test_a_figure_is_quoted_from_the_unit_that_holds_what_was_asked(corpus_kb):
     # sits in a guardrails list a little further down.
     answer = corpus_kb.ask("how long can a journey last at most, is there some time-to-live?")
     assert not answer.abstained and "91" in answer.answer.split("[1]")[0]
+
+
+def test_a_figure_in_a_sentence_pointing_back_is_about_what_the_sentence_before_names(corpus_kb):
+    from types import SimpleNamespace
+
+    from kb_service.assess.answerability import missing_answer_type
+    from kb_service.store.lexical import analyze
+
+    analysis = corpus_kb.understand("how long after publishing before streaming audience profiles can enter the journey?")
+    assert analysis.intent == "quantity"
+    known = corpus_kb.retriever.knows("en")
+
+    def hits(text):
+        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
+
+    before = "Streaming audiences: profiles cannot enter the journey if they were in the audience before it was published. "
+    assert missing_answer_type(analysis, hits(before + "They may be delayed (up to 10 minutes)."), analyze, known) is None
+    assert missing_answer_type(analysis, hits(before + "Wait up to 10 minutes."), analyze, known) is not None
+
+
+def test_a_cardinality_of_a_data_model_is_not_a_figure(corpus_kb):
+    from types import SimpleNamespace
+
+    from kb_service.assess.answerability import missing_answer_type, states_a_figure
+    from kb_service.store.lexical import analyze
+
+    analysis = corpus_kb.understand("how many schemas can an orchestrated campaign data model hold?")
+    known = corpus_kb.retriever.knows("en")
+    text = "The orchestrated campaign data model has schemas connected via 1:1 or 1:many relationships."
+    assert missing_answer_type(analysis, [SimpleNamespace(chunk=SimpleNamespace(text=text))], analyze, known) is not None
+    assert not states_a_figure("schemas connected via 1:1 or 1:many relationships [1]")
+    assert states_a_figure("a maximum of 50 activities [1]")

@@ -48,6 +48,8 @@ SUBJECT_WORDS = 3  # how many of the question's most telling words say what it i
 
 _MONEY = re.compile(r"[$€£¥]|\b(usd|eur|gbp|dollars?|euros?)\b", re.I)
 _DIGIT = re.compile(r"\d")
+# "1:1 or 1:many relationships": a cardinality of a data model, not an amount of anything.
+_CARDINALITY = re.compile(r"\b\d+\s*:\s*(?:\d+|n|many|plusieurs)\b", re.I)
 # Words that ask for the figure ("maximum", "nombre") are not what it is a figure of.
 _QUANTITY_WORDS = {
     "en": "maximum max minimum number numbers limit limits many long count amount size much often range",
@@ -99,6 +101,10 @@ def subject_found(analysis: QueryAnalysis, hit_terms: Sequence[frozenset[str]], 
     return sum(1 for t in subject if t in found) / len(subject)
 
 
+_POINTS_BACK = re.compile(r"^\W*(it|its|they|this|these|those|such|il|ils|elle|elles|ce|cela|ceci|ces|ceux|celles)\b",
+                          re.I)
+
+
 def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: Analyzer,
                         known: Callable[[str], bool]) -> str | None:
     """Why the best hits cannot answer a price or figure question, or None if they can."""
@@ -114,9 +120,14 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
     if not subject:
         return None
     for text in texts:
+        previous = ""
         for sentence in split_sentences(text):
-            if _DIGIT.search(sentence) or _COUNT_IN_WORDS.search(sentence):  # "three types" too
-                words = set(analyze(sentence, lang))
+            # A sentence that opens by pointing back ("They can also be delayed … up to 10
+            # minutes") is about what the sentence before it names.
+            read = f"{previous} {sentence}" if _POINTS_BACK.match(sentence) else sentence
+            previous = sentence
+            if _DIGIT.search(_CARDINALITY.sub(" ", sentence)) or _COUNT_IN_WORDS.search(sentence):  # "three types" too
+                words = set(analyze(read, lang))
                 # A figure about the subject, or one sharing two of the question's own words.
                 if set(subject) & words or len(content & words) >= 2:
                     return None
@@ -143,7 +154,7 @@ _CITATION_MARK = re.compile(r"\[\d+\]")
 def states_a_figure(text: str) -> bool:
     """The text gives a number or a frequency, as an answer to "how many / how long" must."""
     text = _CITATION_MARK.sub(" ", text)
-    return bool(_DIGIT.search(text) or _FIGURE_IN_WORDS.search(text))
+    return bool(_DIGIT.search(_CARDINALITY.sub(" ", text)) or _FIGURE_IN_WORDS.search(text))
 
 
 def assess(features: dict[str, float], calibration: dict | None, missing: str | None) -> Assessment:

@@ -116,7 +116,8 @@ def compose(
     if lines is None and catalog and analysis.intent not in ("choose", "howto"):
         lines = _column_lines(analysis, tables, terms, catalog, analyze, lang)
     if lines is None:
-        lines = _extract_lines(passages, analysis, terms, lang, analyze, weight)
+        lines = _extract_lines(_about_the_asked_option(passages, analysis, catalog), analysis, terms, lang, analyze,
+                               weight)
     return render_lines(lines, lang, catalog, approach)
 
 
@@ -233,6 +234,36 @@ def _separating_lines(choice: Choice, requirements, members) -> list[Line]:
                 and not lacking(winner, [requirement.capability], members)):
             return [Line(passage, (0,))]
     return []
+
+
+def _about_another_option(passage: Passage, asked: set[str], catalog: OptionCatalog) -> bool:
+    """The passage's headings (page title, section, FAQ question) name single options, none
+    of them the one asked about: it answers for another option ("Can I A/B test different
+    paths in my journey?" for a question about action campaigns). A comparison-matrix row
+    speaks for every option."""
+    if passage.matrix:
+        return False
+    named = set(catalog.named(" / ".join(passage.chunk.heading_path), passage.chunk.lang))
+    # A group's name is also the docs' everyday word for several options ("Get started with
+    # campaigns" covers every campaign type): only a single option's own name tells.
+    if not named or any(catalog.members(o) for o in named):
+        return False
+    return not catalog.expand(named) & asked
+
+
+def _about_the_asked_option(passages: Sequence[Passage], analysis: QueryAnalysis,
+                            catalog: OptionCatalog) -> Sequence[Passage]:
+    """For a question about one option, the passages that answer for it first: what the docs
+    say of another option does not answer it. Order is kept otherwise."""
+    if not catalog or len(analysis.options) != 1 or catalog.members(analysis.options[0]):
+        # A group's name in the question is the everyday word too ("campagne" for any kind).
+        return passages
+    asked = catalog.expand(analysis.options)
+    own = [p for p in passages if not _about_another_option(p, asked, catalog)]
+    if not own or len(own) == len(passages):
+        return passages
+    kept = {id(p) for p in own}
+    return own + [p for p in passages if id(p) not in kept]
 
 
 def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Line]:

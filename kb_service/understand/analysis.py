@@ -144,12 +144,18 @@ class Understander:
         # turns before it beside it ("can we have it go out at 8am?" after the ski-resort
         # announcement), and with the option kb recommended then.
         context = ""
+        named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
         if follow_up and rewritten is None and previous is not None:
-            named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
             recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
             context = f"{previous.query} {recommended}".strip()
         intent = own_intent
         options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
+        if (not options and named and follow_up and rewritten is None and previous is not None
+                and previous.intent == "choose" and points_back(text)):
+            # "can we A/B test the subject line with that?" after "Recommended: Action
+            # Campaign": what the turn points at is the option kb recommended, so it is the
+            # option the turn asks about (an availability row's verdict, that option's column).
+            options = tuple(named)
         # A turn that asks to choose in its own words ("parcours ou campagne ?") chooses,
         # whatever it continues.
         if follow_up and previous is not None and previous.intent != "smalltalk" and own_intent != "choose" and (
