@@ -76,6 +76,15 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("les notifs d'expédition de notre outil logistique, je les monte dans quoi ?", "fr", "choose"),
         ("On veut relancer les abonnés inactifs. Qu'est-ce qu'on utilise ?", "fr", "choose"),
         ("Qu'est-ce qu'une campagne orchestrée ?", "fr", "whatis"),
+        # Options listed with commas or a slash are set side by side as with "or".
+        ("one schedule email per course enrollment. journey, campaign, something else?", "en", "choose"),
+        ("fraud engine pings the customer at once. Which campaign/journey type is meant for that?", "en", "choose"),
+        ("journey, action campaign: what are they?", "en", "whatis"),
+        # Which one feature, or what kind of one group's member, does the job.
+        ("a pickup reminder for each reservation. which AJO feature does that?", "en", "choose"),
+        ("which features does an orchestrated campaign have?", "en", "other"),
+        ("we notify the affected customers once. What kind of campaign is that?", "en", "choose"),
+        ("un rappel par réservation : quelle fonctionnalité permet ça ?", "fr", "choose"),
     ],
 )
 def test_intents(question, lang, intent):

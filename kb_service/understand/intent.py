@@ -33,6 +33,7 @@ _CHOOSE = {
           | \bor\s+(something|anything)\s+else\b
           | \bwhat\s+(would|should|do)\s+(you|we|i)\s+(set\s+up|suggest|advise)\b
           | \bwhat\s+(fits|suits|works\s+best)\b
+          | \b(which|what)\s+(\w+\s+)?(feature|product|functionality)\s+(does|do|would|should|fits|suits|handles?|lets|covers?)\b
           | \b(is\s+(it|this|that)|are\s+(these|they))\s+(a|an)?\s*\w*\s*(or)\b
           | \bor\s+(a|an)?\s*\w*\s*\?\s*$
           | \bapproach\b(?!\s+optimizer)""",
@@ -47,6 +48,7 @@ _CHOOSE = {
           | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur|je\s+pars\s+sur|on\s+part\s+sur|je\s+prends|on\s+prend)\s+quoi\b
           | \bquel(le)?s?\s+(type|genre|sorte)\s+(d'|de\s+)(envoi|campagne|outil|approche|solution|dispositif)
           | \bquoi\s+(utiliser|choisir|prendre)\b
+          | \bquel(le)?\s+(fonctionnalit[ée]|produit)\s+(fait|permet|g[eè]re|couvre|convient|utiliser)\b
           | \bou\s+(quelque\s+chose\s+d'autre|autre\s+chose)\b
           | \bque\s+(faut-il|dois-je|devons-nous|doit-on)\s+(utiliser|choisir|prendre|mettre\s+en\s+place)\b
           | \bqu'est-ce\s+(qu'on|que\s+(je|nous))\s+(utilise|prend|prends|choisi[st]?|prenons|utilisons)\b
@@ -174,7 +176,8 @@ def last_ask(question: str) -> str:
 
 # "Which campaign type?", "quel type de campagne ?": asking which one kind of an option to
 # use. The plural asks for the list ("what campaign types are there?").
-_WHICH_BEFORE = re.compile(r"\b(which|what|quel(le)?(\s+(type|genre|sorte)\s+(de\s+|d'))?)\s*$")
+_WHICH_BEFORE = re.compile(
+    r"\b(which|what|quel(le)?)(?P<kind>\s+(kind|type|sort)\s+of|\s+(type|genre|sorte)\s+(de\s+|d'))?\s*$")
 _KIND_AFTER = re.compile(r"\s*(type|kind|sort)\b")
 
 
@@ -185,7 +188,7 @@ def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
         if not catalog.members(mention.option_id):
             continue
         before = _WHICH_BEFORE.search(ask[: mention.start])
-        if before and (before.group(3) or _KIND_AFTER.match(ask, mention.end)):
+        if before and (before.group("kind") or _KIND_AFTER.match(ask, mention.end)):
             return True
     return False
 
@@ -208,6 +211,15 @@ def _without_list_asks(ask: str, mentions) -> str:
     return _LIST_ASK.sub(keep_or_drop, ask)
 
 
+_LIST_SEPARATOR = re.compile(r"\s*[,/]\s*")
+
+
+def _listed(ask: str, mentions) -> bool:
+    """Options listed one after the other ("journey, campaign, something else?", "journey /
+    campaign?"): set side by side as much as with "or"."""
+    return any(_LIST_SEPARATOR.fullmatch(ask[a.end:b.start]) for a, b in zip(mentions, mentions[1:]))
+
+
 def asks_price(question: str, lang: str) -> bool:
     pattern = _PRICE.get(lang, _PRICE["en"])
     return bool(pattern.search(_OWN_PRICING_SYSTEM.sub(" ", question)))
@@ -225,7 +237,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # Two options side by side ("read audience journey or unitary journey?"), not two
     # instances of one ("journey A … journey B": a name followed by a one-character label).
     options_named = [m for m in mentions if not _INSTANCE_LABEL.match(ask, m.end)]
-    side_by_side = len(options_named) >= 2 and bool(_BETWEEN.search(ask))
+    side_by_side = len(options_named) >= 2 and (bool(_BETWEEN.search(ask)) or _listed(ask, options_named))
     # "A vs B" chooses between options only when A and B are options ("journey vs campaign?");
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
