@@ -364,3 +364,11 @@ def test_a_question_about_one_option_is_not_answered_from_another_options_passag
     answer = corpus_kb.ask("can we A/B test the subject line of an action campaign?")
     assert "journey" not in answer.answer.split("[1]")[0].split("|")[0].lower()
     assert answer.answer.startswith("Yes — Capability: A/B testing")
+
+
+def test_a_sentence_leaning_on_the_one_before_is_quoted_with_it(corpus_kb):
+    answer = corpus_kb.ask("is it possible to convert an existing campaign into a journey?").answer
+    assert not answer.startswith("However") and "No, you must rebuild" in answer.split("[1]")[0]
+    assert answer.index("No, you must rebuild") < answer.index("However, you can reuse")
+    segmentation = corpus_kb.ask("what is multi-entity segmentation?").answer
+    assert not segmentation.startswith("This") and "relational database" in segmentation.split("[1]")[0]

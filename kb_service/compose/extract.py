@@ -108,19 +108,44 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
     if analysis.intent == "can" and asks_the_faqs_question and 0 not in chosen and opens_yes_no:
         chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers the yes/no
     chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
+    chosen = with_antecedents(passage, chosen)
     if faq:
         length = sum(len(s.unit.text) for s in passage.units)
         if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
             chosen = list(range(len(passage.units)))
-    if opens_yes_no and not (analysis.intent == "can" and asks_the_faqs_question) and len(chosen) > 1 and 0 in chosen:
+    leaning_on_the_verdict = 1 in chosen and bool(_LEANS_BACK.match(plain(passage.units[1].unit.text)))
+    if (opens_yes_no and not (analysis.intent == "can" and asks_the_faqs_question) and len(chosen) > 1 and 0 in chosen
+            and not leaning_on_the_verdict):
         # The FAQ's "Yes"/"No" answers its own question, not the asker's: quoted, it would
         # read as the verdict on theirs ("can I reuse an audience?" → "No, you must rebuild"),
-        # or as an answer to a question that asked no yes or no.
+        # or as an answer to a question that asked no yes or no. Kept when what follows
+        # leans on it ("However, you can reuse …"): shown with the FAQ's own question then.
         chosen = [i for i in chosen if i != 0]
     # A pointer to another page adds nothing beside what the passage itself says.
     saying = [i for i in chosen if not is_pointer(passage.units[i].unit.text)]
     chosen = saying or chosen
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
+
+
+# A unit opening with these leans on the one before it ("However, you can reuse content …"
+# after "No, you must rebuild the experience"): quoted alone it says the opposite, or nothing.
+_LEANS_BACK = re.compile(
+    r"^\W*(however|but|yet|instead|otherwise|this|these|they|that\s+said|cependant|toutefois|mais|en\s+revanche"
+    r"|sinon|cela|ceci|ils|elles)\b", re.I)
+ANTECEDENT_CHARS = 400  # … and the one before it is brought along when it is this short
+
+
+def with_antecedents(passage: Passage, chosen: list[int]) -> list[int]:
+    """``chosen`` with the unit before each prose unit that leans back on it (same block)."""
+    units = [stance.unit for stance in passage.units]
+    out = set(chosen)
+    for i in chosen:
+        # Back along a chain ("This enables …" after "This type of data model …").
+        while (i > 0 and i - 1 not in out and units[i].kind != "item" and _LEANS_BACK.match(plain(units[i].text))
+               and units[i - 1].kind == units[i].kind and len(units[i - 1].text) <= ANTECEDENT_CHARS):
+            out.add(i - 1)
+            i -= 1
+    return sorted(out)
 
 
 def whole_list(passage: Passage, index: int, *, steps: bool = False) -> list[int]:
