@@ -372,3 +372,38 @@ def test_a_sentence_leaning_on_the_one_before_is_quoted_with_it(corpus_kb):
     assert answer.index("No, you must rebuild") < answer.index("However, you can reuse")
     segmentation = corpus_kb.ask("what is multi-entity segmentation?").answer
     assert not segmentation.startswith("This") and "relational database" in segmentation.split("[1]")[0]
+
+
+def test_a_yes_no_in_words_of_its_own_is_the_follow_ups_own_question(corpus_kb):
+    recommended = "Recommandé : Campagne déclenchée par l’API — Notifications d’expédition [1]"
+    history = ["Notre système logistique doit déclencher une notification d'expédition. Parcours ou campagne ?"]
+    own = corpus_kb.understand("et ça marche aussi pour les SMS ?", history=history, previous_answer=recommended)
+    assert own.intent == "can" and own.options == ("api",)
+    # Only by intonation, it asks the earlier question of another subject.
+    swapped = corpus_kb.understand("et pour les alertes de fraude ?", history=history, previous_answer=recommended)
+    assert swapped.intent == "choose"
+
+
+def test_a_condition_added_to_a_figure_asks_what_then(corpus_kb):
+    history = ["How many activities can a journey have?"]
+    then = corpus_kb.understand("And if my use case needs more than that?", history=history)
+    assert then.intent != "quantity"
+    answer = corpus_kb.chat([{"role": "user", "content": history[0]},
+                             {"role": "assistant", "content": corpus_kb.ask(history[0]).answer},
+                             {"role": "user", "content": "And if my use case needs more than that?"}])
+    assert not answer.abstained and "Jump activity" in answer.answer
+    # Added to a choice, a condition asks the choice again.
+    again = corpus_kb.understand("et si je dois d'abord connaître le nombre exact de destinataires ?",
+                                 history=["Je veux envoyer une newsletter mensuelle, parcours ou campagne ?"])
+    assert again.intent == "choose"
+
+
+def test_an_availability_rows_verdict_answers_only_a_question_naming_its_row(corpus_kb):
+    from kb_service.compose.extract import states_fact
+
+    analysis = corpus_kb.understand("can I send notifications with an action campaign?")
+    # "Notifications" does not open with "no".
+    assert not states_fact(analysis, "Notifications d’expédition : déclenchées par le système logistique", set(), "fr",
+                           lambda text, lang: [])
+    answer = corpus_kb.ask("once an action campaign is active can i still tweak the copy?").answer
+    assert "Wait activities" not in answer.split("[1]")[0]

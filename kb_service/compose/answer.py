@@ -276,7 +276,7 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
         return [Line(passages[0])]
     primary_index, primary = _primary(quotes, passages, analysis, lang, analyze, terms, weight)
     lead = passages[primary_index]
-    lines = [_framed(Line(lead, primary.indices), analysis)]
+    lines = [_framed(Line(lead, primary.indices), analysis, terms, analyze)]
     for i, q in quotes:
         if i == primary_index:
             continue
@@ -286,7 +286,7 @@ def _extract_lines(passages, analysis, terms, lang, analyze, weight) -> list[Lin
                 and passage.hit.score >= SUPPORT_SCORE * lead.hit.score and q.score >= SUPPORT_SCORE * primary.score
                 and passage.chunk.text.strip() != lead.chunk.text.strip()):
             support = quote(passage, analysis, terms, analyze, weight, max_units=2, budget=300)
-            lines.append(_framed(Line(passage, support.indices), analysis))
+            lines.append(_framed(Line(passage, support.indices), analysis, terms, analyze))
             break
     return lines
 
@@ -327,7 +327,7 @@ def _column_text(passage: Passage, column: int) -> str:
     return f"{header[column]} — {header[0]}: {cells}"
 
 
-def _framed(line: Line, analysis: QueryAnalysis) -> Line:
+def _framed(line: Line, analysis: QueryAnalysis, terms: set[str], analyze: Analyzer) -> Line:
     """A quoted line with what makes it answer the question asked: the verdict of an
     availability row for the one option a yes/no question names, the FAQ's own question
     before an answer that opens with yes or no."""
@@ -336,7 +336,7 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
     verdict, only = None, None
     marks = {option: mark_value(chunk.cells[column][1]) for column, option in passage.matrix.items()
              if column < len(chunk.cells)}
-    if analysis.intent == "can" and marks and None not in marks.values():
+    if analysis.intent == "can" and marks and None not in marks.values() and _names_the_row(passage, terms, chunk.lang, analyze):
         if len(analysis.options) == 1 and analysis.options[0] in marks:
             verdict = marks[analysis.options[0]]
         elif not analysis.options and sum(marks.values()) == 1:
@@ -358,6 +358,18 @@ def _framed(line: Line, analysis: QueryAnalysis) -> Line:
 _OPENS_YES_NO = re.compile(r"^\W*(yes|no|oui|non)\b", re.I)
 
 
+# Share of a row label's words a question holds when it names the row ("an approval step"
+# names "Approval workflows"); a row found further down must be named in full.
+ROW_LABEL_HELD = 0.5
+
+
+def _names_the_row(passage: Passage, terms: set[str], lang: str, analyze: Analyzer, share: float = ROW_LABEL_HELD) -> bool:
+    """The question holds the row's label (its first cell: "SMS", "A/B testing")."""
+    cells = passage.chunk.cells
+    label = set(analyze(plain(cells[0][1]), lang)) if cells else set()
+    return bool(label) and len(label & terms) >= share * len(label)
+
+
 def _primary(quotes, passages, analysis, lang, analyze, terms, weight) -> tuple[int, Quote]:
     """The top passage's quote, unless a passage close behind states the figure or yes/no
     the question asks for and the top one does not; or, for a figure, states it in a unit
@@ -366,6 +378,10 @@ def _primary(quotes, passages, analysis, lang, analyze, terms, weight) -> tuple[
     first_index, first = quotes[0]
     if analysis.intent in ("quantity", "can"):
         def stating(q: Quote, p: Passage) -> bool:
+            if analysis.intent == "can" and p.matrix and not _names_the_row(p, terms, lang, analyze, share=1.0):
+                # An availability row's ✅ answers a yes/no only about what the row is for: the
+                # question must name its capability or channel ("SMS", "A/B testing").
+                return False
             return any(states_fact(analysis, p.units[i].unit.text, terms, lang, analyze) for i in q.indices)
 
         def within(i: int, share: float) -> bool:

@@ -37,7 +37,8 @@ SAME_QUESTION_BUDGET = 1000
 # "campaign", "journey" without "vice versa" hold 0.39; "can I reuse an audience?" 0.11).
 FAQ_QUESTION_HELD = 0.35
 _DIGIT = re.compile(r"\d")
-_YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not\b|pas\b)", re.I)
+# Whole words: "Notifications d'expédition" does not open with "no".
+_YES_NO = re.compile(r"^\W*(yes|no|oui|non|absolutely|absolument|not|pas)\b", re.I)
 _CHECKS = re.compile(r"[✅✔❌✖❎]")
 
 

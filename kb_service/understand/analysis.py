@@ -15,7 +15,7 @@ from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog, fold
 from kb_service.types import LANGUAGES, QueryAnalysis
 from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone, swapped_subject
-from kb_service.understand.intent import asks_price, classify, need_text
+from kb_service.understand.intent import asks_price, asks_yes_no, classify, need_text
 from kb_service.understand.language import language_scores
 from kb_service.understand.spelling import Speller, is_common_word
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
@@ -26,6 +26,8 @@ _ASKS_ITS_OWN = re.compile(
     r"combien|quand|o[uù]|pourquoi|peut|peux|est-ce)\b",
     re.I,
 )
+# "and if …", "what if …", "et si …": a condition added to what was asked.
+_CONDITION = re.compile(r"^\W*(?:(?:and|but|so|et|mais)\s+)?(?:what\s+)?(?:if|si)\b", re.I)
 # Below this lingua confidence a question is too short to tell English from French by its
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
@@ -158,9 +160,15 @@ class Understander:
             options = tuple(named)
         # A turn that asks to choose in its own words ("parcours ou campagne ?") chooses,
         # whatever it continues.
+        # A yes/no asked in words of its own ("et ça marche aussi pour les SMS ?") is the turn's
+        # own question; a condition added to a figure or a yes/no ("and if my use case needs
+        # more than that?") asks what then, not the same fact again; added to a choice or a
+        # question about the options, it asks that again.
+        own_yes_no = own_intent == "can" and asks_yes_no(text, question_lang)
+        condition = bool(_CONDITION.match(text)) and previous is not None and previous.intent in ("quantity", "can")
         if follow_up and previous is not None and previous.intent != "smalltalk" and own_intent != "choose" and (
             rewritten is not None or continues_ask(text) or (intent == "other" and not _ASKS_ITS_OWN.search(text))
-        ):
+        ) and not (own_yes_no and rewritten is None) and not (condition and rewritten is None):
             # "and for a monthly newsletter?" asks what the turn before asked, of another need;
             # "which channels can I send those with?" asks a question of its own.
             intent = previous.intent

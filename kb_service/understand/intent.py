@@ -88,13 +88,13 @@ _CAN = {
         r"""^\W*(can|could|may|is|are|does|do|will|would)\s+(i|we|you|it|they|a|an|the|my|our|journeys?|campaigns?|\w+s?)\b
           | \bis\s+it\s+possible\b | \b(can|could)\s+(i|we|you)\b | \bpossible\b | \bsupport(s|ed)?\b | \ballowed\b
           | \b(am|are|is)\s+(i|we|you|it|they)\s+(still\s+)?able\s+to\b
-          | \bwork(s)?\s+(with|in|for|on)\b""",
+          | \bwork(s)?\s+(too\s+|also\s+)?(with|in|for|on)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
         r"""\b(peut-on|puis-je|pouvons-nous|peut-il|peuvent-ils|est-il\s+possible|est-ce\s+possible|est-ce\s+qu)
           | \bpossible\b | \bon\s+peut\b | \bje\s+peux\b | \bprend(s|re|nent)?\s+en\s+charge\b | \bcompatible\b
-          | \bfonctionne(nt)?\s+(avec|dans|pour)\b""",
+          | \b(fonctionne|marche)(nt)?\s+(aussi\s+|bien\s+|[ée]galement\s+)?(avec|dans|pour|en)\b""",
         _FLAGS,
     ),
 }
@@ -218,6 +218,13 @@ def _listed(ask: str, mentions) -> bool:
     """Options listed one after the other ("journey, campaign, something else?", "journey /
     campaign?"): set side by side as much as with "or"."""
     return any(_LIST_SEPARATOR.fullmatch(ask[a.end:b.start]) for a, b in zip(mentions, mentions[1:]))
+
+
+def asks_yes_no(question: str, lang: str) -> bool:
+    """The question asks yes or no in words of its own ("ça marche aussi pour les SMS ?"),
+    not only by intonation ("et pour les SMS ?")."""
+    pattern = _CAN.get(lang, _CAN["en"])
+    return bool(pattern.search(fold(last_ask(question))))
 
 
 def asks_price(question: str, lang: str) -> bool:
