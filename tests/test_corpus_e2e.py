@@ -407,3 +407,11 @@ def test_an_availability_rows_verdict_answers_only_a_question_naming_its_row(cor
                            lambda text, lang: [])
     answer = corpus_kb.ask("once an action campaign is active can i still tweak the copy?").answer
     assert "Wait activities" not in answer.split("[1]")[0]
+
+
+def test_everyday_words_of_one_language_only_outweigh_letter_statistics(corpus_kb):
+    # lingua's letter statistics score these the other language with confidence.
+    assert corpus_kb.understand("Can we A/B test those alert messages?").lang == "en"
+    assert corpus_kb.understand("Combien coûte le module Federated Audience Composition ?").lang == "fr"
+    # Words both languages use every day ("test", "messages") decide nothing.
+    assert corpus_kb.understand("Quelle approche pour l'abandon de panier ?").lang == "fr"

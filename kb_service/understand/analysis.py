@@ -32,6 +32,8 @@ _CONDITION = re.compile(r"^\W*(?:(?:and|but|so|et|mais)\s+)?(?:what\s+)?(?:if|si
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
 _WORDS = re.compile(r"[^\W\d_]+")
+# Everyday words of one language only ("those", "quelle") that outweigh letter statistics.
+OWN_WORDS = 2
 # A follow-up choice whose own need has this many words describes a need of its own.
 NEW_NEED_WORDS = 4
 # "same question for an action campaign": a subject this short that names an option swaps it in.
@@ -63,7 +65,7 @@ class Understander:
             return context_lang or (self.languages[0] if self.languages else "en")
         best = max(scores, key=scores.get)
         if scores[best] >= AMBIGUOUS_LANGUAGE:
-            return best
+            return self._by_own_words(text, best)
         if context_lang in scores:
             return context_lang
         coverage = {code: self.coverage(text, code) for code in scores}
@@ -78,6 +80,19 @@ class Understander:
             if sum(1 for v in common.values() if v == most) == 1:
                 return max(common, key=common.get)
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
+
+    def _by_own_words(self, text: str, detected: str) -> str:
+        """``detected``, unless the text's everyday words say otherwise: two or more that only
+        another language uses, none that only the detected one does. Letter statistics misread
+        short questions ("Can we A/B test those alert messages?" scored French); "those" and
+        "alert" are English only."""
+        words = set(_WORDS.findall(text.lower()))
+        own = {code: {w for w in words if is_common_word(w, code)} for code in self.languages}
+        only = {code: own[code] - set().union(*(own[c] for c in own if c != code)) for code in own}
+        if only.get(detected):
+            return detected
+        others = [code for code in only if code != detected and len(only[code]) >= OWN_WORDS]
+        return others[0] if len(others) == 1 else detected
 
     def _option_swapped(self, turn: str, previous: QueryAnalysis | None, lang: str) -> str | None:
         """The previous question asked of another option: "same question for an action

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Callable, Iterable
 
 MIN_LENGTH = 4  # "wich" → "which"; shorter words are abbreviations more often than typos
@@ -32,6 +33,7 @@ Known = Callable[[str], bool]  # (word) -> the docs use it or its stem
 COMMON_ZIPF = 3.0
 
 
+@lru_cache(maxsize=65536)  # asked per word of every question: chat repeats its words
 def is_common_word(word: str, lang: str) -> bool:
     from wordfreq import zipf_frequency  # its word lists load on first use
 
