@@ -433,6 +433,12 @@ class KnowledgeBase:
             # answer, however loosely its scenario matches any passage as a whole; unless
             # names the docs never use are what it is about (one in every few words).
             return answerability.Assessment(answerability.threshold(calibration), True, "")
+        if (not assessment.answerable and not missing and analysis.previous_answer and features["unknown_names"] < 1.0
+                and answerability.quoted_in(analysis.previous_answer, result.hits[0].chunk.text)):
+            # A follow-up that retrieves the very passage kb answered the turn before from asks
+            # more of what the docs just answered ("can you give me the concrete example?"),
+            # however little of it its own few words say.
+            return answerability.Assessment(answerability.threshold(calibration), True, "")
         return assessment
 
     # ---- ask ---------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class QueryAnalysis:
     context: str = ""  # for a follow-up: the earlier turn's query, retrieved beside this one
     need: str = ""  # a choice question without its asking words: what the options must fit
     explicit_lang: bool = False  # the caller asked for ``answer_lang``
+    previous_answer: str = ""  # for a follow-up: kb's own answer to the turn before
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,25 @@ def test_turns_that_point_back_are_follow_ups(turn):
 ])
 def test_the_subject_a_turn_swaps_in(turn, subject):
     assert swapped_subject(turn) == subject
+
+
+@pytest.mark.parametrize("turn", [
+    "could we also send it to every known address of the guest?",
+    "can you give me the concrete example from the docs?",
+])
+def test_a_pronoun_near_the_start_or_the_example_points_back(turn):
+    assert is_follow_up(turn)
+
+
+def test_a_pronoun_far_into_the_turn_points_inside_it():
+    assert not is_follow_up("How do I test my new welcome journey before publishing it?")
+
+
+def test_an_earlier_answer_quotes_the_passage_it_was_composed_from():
+    from kb_service.assess.answerability import quoted_in
+
+    passage = "Campaign Orchestration uses a relational database. This type of data model has separate schemas."
+    answer = "Recommended: Orchestrated Campaign — Campaign Orchestration uses a relational database. This type [1]"
+    assert quoted_in(answer, passage)
+    assert not quoted_in("Journeys are limited to a maximum of 50 activities. [1]", passage)
+    assert not quoted_in("Yes [1]", passage)  # too short to tell

@@ -151,6 +151,21 @@ _FIGURE_IN_WORDS = re.compile(
 _CITATION_MARK = re.compile(r"\[\d+\]")
 
 
+_WORD = re.compile(r"\w+")
+QUOTED_WORDS = 8  # this many words in a row, as the earlier answer quoted them
+
+
+def quoted_in(answer: str, text: str) -> bool:
+    """The earlier answer's first line quotes ``text``: its words after any connective kb
+    adds ("Recommended: Journeys —", an FAQ's own question) stand in it in a row."""
+    lines = answer.strip().splitlines()
+    said = _CITATION_MARK.sub(" ", lines[0]).rsplit(" — ", 1)[-1] if lines else ""
+    words = _WORD.findall(said.lower())[:QUOTED_WORDS]
+    if len(words) < QUOTED_WORDS:
+        return False
+    return f" {' '.join(words)} " in f" {' '.join(_WORD.findall(text.lower()))} "
+
+
 def states_a_figure(text: str) -> bool:
     """The text gives a number or a frequency, as an answer to "how many / how long" must."""
     text = _CITATION_MARK.sub(" ", text)

@@ -210,5 +210,6 @@ class Understander:
             context=context,
             need=need if len(need.split()) >= 2 else "",
             explicit_lang=lang is not None,
+            previous_answer=previous_answer if follow_up else "",
         )
 

@@ -44,7 +44,7 @@ _STRONG_ANAPHORA = re.compile(
     # possessives that stand for something named before ("mine is getting close to that")
     r"|\b(mine|ours|le\s+mien|la\s+mienne|le\s+n[ôo]tre|la\s+n[ôo]tre)\b"
     # asking for more of what was just said ("can you give me a concrete example?")
-    r"|\b(an?\s+(concrete\s+|real\s+|specific\s+)?example|tell\s+me\s+more|more\s+details?"
+    r"|\b((an?|the)\s+(concrete\s+|real\s+|specific\s+)?example|tell\s+me\s+more|more\s+details?"
     r"|un\s+exemple|en\s+dire\s+plus|plus\s+de\s+d[ée]tails?)\b", re.I
 )
 # Words that point back only when the turn opens with them ("can we have *it* go out at 8am?").
@@ -55,10 +55,15 @@ _ANAPHORA = re.compile(
 )
 
 
+# "could we also send it …": a pronoun this near the start points back; further on it
+# usually points inside the turn ("how do I test my journey before publishing it?").
+OPENING_WORDS = 5
+
+
 def points_back(turn: str) -> bool:
     """The turn points at something said before: a pronoun among its first words, or a
     word that points back wherever it stands."""
-    opening = " ".join(turn.split()[:4])
+    opening = " ".join(turn.split()[:OPENING_WORDS])
     return bool(_ANAPHORA.search(opening)) or bool(_STRONG_ANAPHORA.search(turn))
 
 
