@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from kb_service.text.units import split_sentences
+from kb_service.text.units import leans_back, split_sentences
 from kb_service.types import Hit, QueryAnalysis
 
 FEATURES = [
@@ -101,10 +101,6 @@ def subject_found(analysis: QueryAnalysis, hit_terms: Sequence[frozenset[str]], 
     return sum(1 for t in subject if t in found) / len(subject)
 
 
-_POINTS_BACK = re.compile(r"^\W*(it|its|they|this|these|those|such|il|ils|elle|elles|ce|cela|ceci|ces|ceux|celles)\b",
-                          re.I)
-
-
 def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: Analyzer,
                         known: Callable[[str], bool]) -> str | None:
     """Why the best hits cannot answer a price or figure question, or None if they can."""
@@ -124,7 +120,7 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
         for sentence in split_sentences(text):
             # A sentence that opens by pointing back ("They can also be delayed … up to 10
             # minutes") is about what the sentence before it names.
-            read = f"{previous} {sentence}" if _POINTS_BACK.match(sentence) else sentence
+            read = f"{previous} {sentence}" if leans_back(sentence) else sentence
             previous = sentence
             if _DIGIT.search(_CARDINALITY.sub(" ", sentence)) or _COUNT_IN_WORDS.search(sentence):  # "three types" too
                 words = set(analyze(read, lang))

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
-from kb_service.text.units import is_pointer, plain
+from kb_service.text.units import is_pointer, leans_back, plain
 from kb_service.types import QueryAnalysis
 
 WORD_SHARE = 0.5  # weight of the word overlap beside the cosine (both in [0, 1])
@@ -114,7 +114,7 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
         length = sum(len(s.unit.text) for s in passage.units)
         if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
             chosen = list(range(len(passage.units)))
-    leaning_on_the_verdict = 1 in chosen and bool(_LEANS_BACK.match(plain(passage.units[1].unit.text)))
+    leaning_on_the_verdict = 1 in chosen and leans_back(passage.units[1].unit.text)
     if (opens_yes_no and not (analysis.intent == "can" and asks_the_faqs_question) and len(chosen) > 1 and 0 in chosen
             and not leaning_on_the_verdict):
         # The FAQ's "Yes"/"No" answers its own question, not the asker's: quoted, it would
@@ -128,12 +128,7 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
     return Quote(indices=tuple(chosen), score=best, text=render(passage, chosen))
 
 
-# A unit opening with these leans on the one before it ("However, you can reuse content …"
-# after "No, you must rebuild the experience"): quoted alone it says the opposite, or nothing.
-_LEANS_BACK = re.compile(
-    r"^\W*(however|but|yet|instead|otherwise|this|these|they|that\s+said|cependant|toutefois|mais|en\s+revanche"
-    r"|sinon|cela|ceci|ils|elles)\b", re.I)
-ANTECEDENT_CHARS = 400  # … and the one before it is brought along when it is this short
+ANTECEDENT_CHARS = 400  # the unit a quoted one leans on is brought along when it is this short
 
 
 def with_antecedents(passage: Passage, chosen: list[int]) -> list[int]:
@@ -142,7 +137,7 @@ def with_antecedents(passage: Passage, chosen: list[int]) -> list[int]:
     out = set(chosen)
     for i in chosen:
         # Back along a chain ("This enables …" after "This type of data model …").
-        while (i > 0 and i - 1 not in out and units[i].kind != "item" and _LEANS_BACK.match(plain(units[i].text))
+        while (i > 0 and i - 1 not in out and units[i].kind != "item" and leans_back(units[i].text)
                and units[i - 1].kind == units[i].kind and len(units[i - 1].text) <= ANTECEDENT_CHARS):
             out.add(i - 1)
             i -= 1

@@ -64,6 +64,19 @@ def is_pointer(text: str) -> bool:
     return bool(_POINTER.match(plain(text)))
 
 
+# A sentence opening with these leans on the one before it ("However, you can reuse …" after
+# "No, you must rebuild …"; "They can also be delayed (up to 10 minutes)"): alone it says the
+# opposite, or nothing, or about nothing named.
+_LEANS_BACK = re.compile(
+    r"^\W*(however|but|yet|instead|otherwise|that\s+said|this|these|those|they|it|its|such"
+    r"|cependant|toutefois|mais|en\s+revanche|sinon|cela|ceci|ces|ceux|celles|ils|elles|il|elle)\b", re.I)
+
+
+def leans_back(sentence: str) -> bool:
+    """The sentence reads only with the one before it."""
+    return bool(_LEANS_BACK.match(plain(sentence)))
+
+
 def split_sentences(text: str) -> list[str]:
     """The one sentence splitter: lines, then sentences within each line."""
     out: list[str] = []

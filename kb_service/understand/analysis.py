@@ -173,14 +173,14 @@ class Understander:
             # Campaign": what the turn points at is the option kb recommended, so it is the
             # option the turn asks about (an availability row's verdict, that option's column).
             options = tuple(named)
-        # A turn that asks to choose in its own words ("parcours ou campagne ?") chooses,
-        # whatever it continues.
         # A yes/no asked in words of its own ("et ça marche aussi pour les SMS ?") is the turn's
         # own question; a condition added to a figure or a yes/no ("and if my use case needs
         # more than that?") asks what then, not the same fact again; added to a choice or a
         # question about the options, it asks that again.
         own_yes_no = own_intent == "can" and asks_yes_no(text, question_lang)
         condition = bool(_CONDITION.match(text)) and previous is not None and previous.intent in ("quantity", "can")
+        # A turn that asks to choose in its own words ("parcours ou campagne ?") chooses,
+        # whatever it continues.
         if follow_up and previous is not None and previous.intent != "smalltalk" and own_intent != "choose" and (
             rewritten is not None or continues_ask(text) or (intent == "other" and not _ASKS_ITS_OWN.search(text))
         ) and not (own_yes_no and rewritten is None) and not (condition and rewritten is None):
