@@ -183,7 +183,7 @@ class Understander:
         # whatever it continues.
         if follow_up and previous is not None and previous.intent != "smalltalk" and own_intent != "choose" and (
             rewritten is not None or continues_ask(text) or (intent == "other" and not _ASKS_ITS_OWN.search(text))
-        ) and not (own_yes_no and rewritten is None) and not (condition and rewritten is None):
+        ) and not ((own_yes_no or condition) and rewritten is None):
             # "and for a monthly newsletter?" asks what the turn before asked, of another need;
             # "which channels can I send those with?" asks a question of its own.
             intent = previous.intent
