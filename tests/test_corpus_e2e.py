@@ -415,3 +415,18 @@ def test_everyday_words_of_one_language_only_outweigh_letter_statistics(corpus_k
     assert corpus_kb.understand("Combien coûte le module Federated Audience Composition ?").lang == "fr"
     # Words both languages use every day ("test", "messages") decide nothing.
     assert corpus_kb.understand("Quelle approche pour l'abandon de panier ?").lang == "fr"
+
+
+def test_two_options_set_side_by_side_are_the_shortlist_with_the_docs_favourite_beside(corpus_kb):
+    answer = corpus_kb.ask("For a promotional announcement to all our customers, journey or orchestrated campaign?")
+    assert answer.approach in ("journey", "orchestrated")
+    # The guide's own row for the need names an action campaign: shown beside, not hidden.
+    assert "Action Campaign" in answer.answer
+    # "journey or campaign?" names a group, the everyday word: no shortlist.
+    assert corpus_kb.ask("For a promotional announcement to all our customers, journey or campaign?").approach == "action"
+
+
+def test_which_one_after_two_options_chooses_between_them(corpus_kb):
+    analysis = corpus_kb.understand("so for our yearly sale, which one?",
+                                    history=["What's the difference between a journey and an orchestrated campaign?"])
+    assert analysis.intent == "choose" and set(analysis.options) == {"journey", "orchestrated"}

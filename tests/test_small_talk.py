@@ -6,14 +6,17 @@ from kb_service.understand.small_talk import is_small_talk, without_greeting
 
 
 @pytest.mark.parametrize("turn", ["thanks!", "Thank you!!", "ok", "OK cool", "hey",
-                                  "Bonjour", "merci beaucoup", "d'accord, merci", "C’est noté", "au revoir", "👍 thanks"])
+                                  "Bonjour", "merci beaucoup", "d'accord, merci", "C’est noté", "au revoir", "👍 thanks",
+                                  # thanks with a word on the answer itself
+                                  "merci beaucoup, c'était très clair !", "thanks, that was really clear",
+                                  "that was exactly what I needed, thanks"])
 def test_small_talk(turn):
     assert is_small_talk(turn)
 
 
 @pytest.mark.parametrize("turn", ["", "?!", "thanks, and for newsletters?", "hello, which approach for cart abandonment?",
                                   "merci, et pour une newsletter ?", "journeys", "ok so what is a journey",
-                                  "thanks " * 9])
+                                  "thanks " * 9, "is the activation endpoint clear?"])
 def test_not_small_talk(turn):
     assert not is_small_talk(turn)
 

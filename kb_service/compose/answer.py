@@ -109,7 +109,8 @@ def compose(
     if analysis.intent == "choose" and catalog:
         members = {o: catalog.members(o) for o in catalog.options}
         need = set(analyze(f"{analysis.need or analysis.query} {docs_words}", lang))
-        choice = decide(passages, members, prototypes, need, analyze, weight, candidates, requirements)
+        choice = decide(passages, members, prototypes, need, analyze, weight, candidates, requirements,
+                        shortlist=_shortlist(analysis, catalog))
         if choice is not None:
             lines, approach = _choice_lines(choice), choice.winner.option
             lines.extend(_separating_lines(choice, requirements, members))
@@ -119,6 +120,20 @@ def compose(
         lines = _extract_lines(_about_the_asked_option(passages, analysis, catalog), analysis, terms, lang, analyze,
                                weight)
     return render_lines(lines, lang, catalog, approach)
+
+
+def _shortlist(analysis: QueryAnalysis, catalog: OptionCatalog) -> frozenset[str]:
+    """The two single options a choice question sets side by side ("journey or orchestrated
+    campaign?"). A group's name is the everyday word ("journey or campaign?" leaves
+    orchestrated campaigns open), so a question naming one sets no shortlist."""
+    named = set(analysis.options)
+    # Two: "A or B?". A longer list is the asker reciting the options ("of journeys, action,
+    # API-triggered and orchestrated campaigns, which …?"), whose elided names go unfound.
+    if len(named) != 2 or any(catalog.members(o) for o in named):
+        return frozenset()
+    # A group whose member is shortlisted speaks for that member ("Campaigns (Action & API)").
+    groups = {o for o in catalog.options if set(catalog.members(o)) & named}
+    return frozenset(named | groups)
 
 
 def render_lines(lines: Sequence[Line], lang: str, catalog: OptionCatalog, approach: str | None) -> Composed:

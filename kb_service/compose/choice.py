@@ -137,8 +137,11 @@ def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Anal
 def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
            prototypes: Mapping[str, float], need: set[str] = frozenset(), analyze: Analyzer | None = None,
            weight: TermWeight | None = None, candidates: Sequence[Candidate] = (),
-           requirements: Sequence[Requirement] = ()) -> Choice | None:
-    """The recommended option, or None when nothing speaks for any. ``need``: the analysed
+           requirements: Sequence[Requirement] = (), shortlist: frozenset[str] = frozenset()) -> Choice | None:
+    """The recommended option, or None when nothing speaks for any. ``shortlist``: the
+    options the asker set side by side ("journey or orchestrated campaign?"), when they did:
+    the recommendation is one of them, as long as the evidence speaks for any, with the
+    option the evidence favours most beside it when that one is not on the list. ``need``: the analysed
     words of what the options must fit; ``candidates``: the comparison units nearest to it;
     ``requirements``: the capabilities the need asks for or declines (compose.requirements),
     each with its matrix row: an option lacking an asked one keeps little of its evidence and
@@ -166,6 +169,12 @@ def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
     if requirements:
         tally = _apply_requirements(tally, extra, members, requirements)
     choice = _decide_from(tally, members, prototypes)
+    asked = {option: vote for option, vote in tally.items() if option in shortlist}
+    if choice is not None and asked and shortlist and choice.winner.option not in shortlist:
+        # The docs favour an option the asker did not list: the best of theirs first, and
+        # the docs' own favourite beside it, so the reader sees both in the docs' words.
+        within = _decide_from(asked, members, prototypes)
+        choice = Choice(winner=within.winner, runner_up=choice.winner)
     return None if choice is None else Choice(choice.winner, choice.runner_up, tuple(extra))
 
 

@@ -173,6 +173,11 @@ class Understander:
             # Campaign": what the turn points at is the option kb recommended, so it is the
             # option the turn asks about (an availability row's verdict, that option's column).
             options = tuple(named)
+        if (not options and follow_up and previous is not None and len(set(previous.options)) >= 2
+                and rewritten is None and not swapped_subject(text)):
+            # "which one?" after "what's the difference between a journey and an orchestrated
+            # campaign?": the options the conversation set side by side are still the ones asked about.
+            options = previous.options
         # A yes/no asked in words of its own ("et ça marche aussi pour les SMS ?") is the turn's
         # own question; a condition added to a figure or a yes/no ("and if my use case needs
         # more than that?") asks what then, not the same fact again; added to a choice or a

@@ -21,6 +21,8 @@ _WORDS = frozenset(
     top daccord dac ok oui non au revoir à plus tard bientôt bonne journée soirée nuit
     cest noté entendu compris re
     there team everyone all folks guys léquipe tous tout le monde
+    clear useful exactly excellent brilliant really was thats just what needed i we
+    cétait très clair utile vraiment exactement excellent ça maide aidé
     """.split()
 )
 # Words of a preamble before the question ("Quick question:", "Aidez-moi :"): they ask
