@@ -91,3 +91,16 @@ def test_a_cardinality_of_a_data_model_is_not_a_figure(corpus_kb):
     assert missing_answer_type(analysis, [SimpleNamespace(chunk=SimpleNamespace(text=text))], analyze, known) is not None
     assert not states_a_figure("schemas connected via 1:1 or 1:many relationships [1]")
     assert states_a_figure("a maximum of 50 activities [1]")
+
+
+def test_a_figure_about_another_form_of_the_asked_word_states_the_fact(corpus_kb):
+    from kb_service.compose.extract import states_fact
+    from kb_service.store.lexical import analyze, share_a_stem
+
+    # The French stemmer splits "évaluées" and "évaluation" into two stems.
+    assert set(analyze("évaluées", "fr")) != set(analyze("évaluation", "fr"))
+    assert share_a_stem(set(analyze("évaluées", "fr")), set(analyze("évaluation", "fr")))
+    assert not share_a_stem({"camp"}, {"campagn"})  # too short to tell
+    analysis = corpus_kb.understand("Les audiences de streaming sont évaluées en combien de temps ?")
+    terms = set(analyze(analysis.query, "fr"))
+    assert states_fact(analysis, "La latence de l’évaluation est généralement inférieure à 5 minutes.", terms, "fr", analyze)

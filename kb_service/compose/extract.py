@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from kb_service.compose.passages import Analyzer, Passage, TermWeight, word_overlap
+from kb_service.store.lexical import share_a_stem
 from kb_service.text.units import is_pointer, leans_back, plain
 from kb_service.types import QueryAnalysis
 
@@ -70,7 +71,7 @@ def unit_scores(passage: Passage, analysis: QueryAnalysis, terms: set[str], anal
 def states_fact(analysis: QueryAnalysis, text: str, terms: set[str], lang: str, analyze: Analyzer) -> bool:
     """The unit holds what a figure or yes/no question asks for."""
     if analysis.intent == "quantity":
-        return bool(_DIGIT.search(text)) and bool(terms & set(analyze(text, lang)))
+        return bool(_DIGIT.search(text)) and share_a_stem(terms, set(analyze(text, lang)))
     if analysis.intent == "can":
         return bool(_YES_NO.search(plain(text))) or bool(_CHECKS.search(text))
     return False

@@ -79,6 +79,19 @@ def analyze(text: str, lang: str) -> list[str]:
     return list(_analyze(text, lang))
 
 
+# Stems this long that open alike are one word's forms the stemmer split ("évaluées" →
+# "evalue", "évaluation" → "evalu"; "publier" → "publi", "publication" → "publiqu").
+SHARED_STEM = 5
+
+
+def share_a_stem(terms: set[str], words: set[str]) -> bool:
+    """Some term and some word are the same stem, or open with the same SHARED_STEM letters."""
+    if terms & words:
+        return True
+    heads = {t[:SHARED_STEM] for t in terms if len(t) >= SHARED_STEM}
+    return any(len(w) >= SHARED_STEM and w[:SHARED_STEM] in heads for w in words)
+
+
 # Answering analyses the same chunk sentences, cells and headers for question after
 # question (and each question up to five times): cached, analysis costs nothing after
 # the first time. Bounded, so a stream of distinct questions cannot grow it without end.
