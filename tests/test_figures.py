@@ -104,3 +104,20 @@ def test_a_figure_about_another_form_of_the_asked_word_states_the_fact(corpus_kb
     analysis = corpus_kb.understand("Les audiences de streaming sont évaluées en combien de temps ?")
     terms = set(analyze(analysis.query, "fr"))
     assert states_fact(analysis, "La latence de l’évaluation est généralement inférieure à 5 minutes.", terms, "fr", analyze)
+
+
+def test_an_amount_about_something_else_prices_nothing(corpus_kb):
+    from types import SimpleNamespace
+
+    from kb_service.assess.answerability import missing_answer_type
+    from kb_service.store.lexical import analyze
+
+    analysis = corpus_kb.understand("How much does a Journey Optimizer license cost per year?")
+    assert analysis.asks_price
+    known = corpus_kb.retriever.knows("en")
+
+    def hits(text):
+        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
+
+    assert missing_answer_type(analysis, hits("Path 1: High-value customers (total purchases > $1000)."), analyze, known)
+    assert missing_answer_type(analysis, hits("A Journey Optimizer license costs $100 a year."), analyze, known) is None

@@ -105,16 +105,33 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
                         known: Callable[[str], bool]) -> str | None:
     """Why the best hits cannot answer a price or figure question, or None if they can."""
     texts = [h.chunk.text for h in hits[:3]]
-    lang = analysis.lang
     if analysis.asks_price:
-        return None if any(_MONEY.search(t) for t in texts) else "the documentation states no price"
+        # An amount about what was asked: "$1000" of a customer's purchases prices no licence.
+        return None if _states(texts, _is_amount, analysis, analyze, known) else "the documentation states no price"
     if analysis.intent != "quantity":
         return None
+    return None if _states(texts, _is_figure, analysis, analyze, known) else "the documentation gives no figure for this"
+
+
+def _is_amount(sentence: str) -> bool:
+    return bool(_MONEY.search(sentence))
+
+
+def _is_figure(sentence: str) -> bool:
+    return bool(_DIGIT.search(_CARDINALITY.sub(" ", sentence)) or _COUNT_IN_WORDS.search(sentence))  # "three types" too
+
+
+def _states(texts: Sequence[str], holds: Callable[[str], bool], analysis: QueryAnalysis, analyze: Analyzer,
+            known: Callable[[str], bool]) -> bool:
+    """Some sentence of ``texts`` holds an amount or figure about the question's subject: one
+    of its most telling known words, or two of its own words. A question with no known
+    subject word cannot be told apart: it passes."""
+    lang = analysis.lang
     asking = set(analyze(_QUANTITY_WORDS.get(lang, ""), lang))
     subject = [t for t in analysis.subject if known(t) and t not in asking][:SUBJECT_WORDS]
     content = set(analysis.subject) - asking
     if not subject:
-        return None
+        return True
     for text in texts:
         previous = ""
         for sentence in split_sentences(text):
@@ -122,12 +139,11 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
             # minutes") is about what the sentence before it names.
             read = f"{previous} {sentence}" if leans_back(sentence) else sentence
             previous = sentence
-            if _DIGIT.search(_CARDINALITY.sub(" ", sentence)) or _COUNT_IN_WORDS.search(sentence):  # "three types" too
+            if holds(sentence):
                 words = set(analyze(read, lang))
-                # A figure about the subject, or one sharing two of the question's own words.
                 if set(subject) & words or len(content & words) >= 2:
-                    return None
-    return "the documentation gives no figure for this"
+                    return True
+    return False
 
 
 # Counts of two or more in words. "one", "once" and "daily" are too common in the docs to tell
