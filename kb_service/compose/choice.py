@@ -138,15 +138,17 @@ def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
            prototypes: Mapping[str, float], need: set[str] = frozenset(), analyze: Analyzer | None = None,
            weight: TermWeight | None = None, candidates: Sequence[Candidate] = (),
            requirements: Sequence[Requirement] = (), shortlist: frozenset[str] = frozenset()) -> Choice | None:
-    """The recommended option, or None when nothing speaks for any. ``shortlist``: the
-    options the asker set side by side ("journey or orchestrated campaign?"), when they did:
-    the recommendation is one of them, as long as the evidence speaks for any, with the
-    option the evidence favours most beside it when that one is not on the list. ``need``: the analysed
+    """The recommended option, or None when nothing speaks for any. ``need``: the analysed
     words of what the options must fit; ``candidates``: the comparison units nearest to it;
     ``requirements``: the capabilities the need asks for or declines (compose.requirements),
     each with its matrix row: an option lacking an asked one keeps little of its evidence and
     the row votes for the options that have it; an option built for a declined one keeps a
     little less.
+
+    ``shortlist``: the options the asker set side by side ("journey or orchestrated
+    campaign?"), when they did: the recommendation is one of them, as long as the evidence
+    speaks for any, with the option the evidence favours most beside it when that one is not
+    on the list.
 
     Votes of nearest units are merged into the passages' by option; a vote's passage index
     then refers to ``passages + [candidate passages]``, in that order."""
@@ -170,7 +172,7 @@ def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
         tally = _apply_requirements(tally, extra, members, requirements)
     choice = _decide_from(tally, members, prototypes)
     asked = {option: vote for option, vote in tally.items() if option in shortlist}
-    if choice is not None and asked and shortlist and choice.winner.option not in shortlist:
+    if choice is not None and asked and choice.winner.option not in shortlist:
         # The docs favour an option the asker did not list: the best of theirs first, and
         # the docs' own favourite beside it, so the reader sees both in the docs' words.
         within = _decide_from(asked, members, prototypes)
