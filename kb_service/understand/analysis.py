@@ -43,6 +43,12 @@ Coverage = Callable[[str, str], float]  # (text, lang) -> share of its words the
 Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how telling it is (IDF)
 
 
+def _everyday_words(text: str, languages: Sequence[str]) -> dict[str, list[str]]:
+    """The text's words (repeats kept) that are everyday words of each language."""
+    words = _WORDS.findall(text.lower())
+    return {code: [w for w in words if is_common_word(w, code)] for code in languages}
+
+
 class Understander:
     def __init__(self, catalog: OptionCatalog, coverage: Coverage, specificity: Specificity,
                  languages: Sequence[str] = LANGUAGES, speller: Speller | None = None,
@@ -75,7 +81,8 @@ class Understander:
             # The docs of both languages know as many of its words (product names are in
             # both): the language in which more of its words are everyday words decides
             # ("journey max nodes" is English).
-            common = {code: sum(is_common_word(w, code) for w in _WORDS.findall(text.lower())) for code in leaders}
+            everyday = _everyday_words(text, leaders)
+            common = {code: len(words) for code, words in everyday.items()}
             most = max(common.values())
             if sum(1 for v in common.values() if v == most) == 1:
                 return max(common, key=common.get)
@@ -86,8 +93,7 @@ class Understander:
         another language uses, none that only the detected one does. Letter statistics misread
         short questions ("Can we A/B test those alert messages?" scored French); "those" and
         "alert" are English only."""
-        words = set(_WORDS.findall(text.lower()))
-        own = {code: {w for w in words if is_common_word(w, code)} for code in self.languages}
+        own = {code: set(words) for code, words in _everyday_words(text, self.languages).items()}
         only = {code: own[code] - set().union(*(own[c] for c in own if c != code)) for code in own}
         if only.get(detected):
             return detected
