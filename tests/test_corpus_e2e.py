@@ -412,6 +412,10 @@ def test_an_availability_rows_verdict_answers_only_a_question_naming_its_row(cor
 def test_everyday_words_of_one_language_only_outweigh_letter_statistics(corpus_kb):
     # lingua's letter statistics score these the other language with confidence.
     assert corpus_kb.understand("Can we A/B test those alert messages?").lang == "en"
+    # Word lists drawn from the web list "still", "can" and "fix" in French too, though they
+    # are a hundred times rarer there: a word belongs to the language where it is far commoner.
+    assert corpus_kb.understand("once it's active, can I still fix a typo in it?").lang == "en"
+    assert corpus_kb.understand("On peut faire de l'AB testing sur les chemins d'un parcours ?").lang == "fr"
     assert corpus_kb.understand("Combien coûte le module Federated Audience Composition ?").lang == "fr"
     # Words both languages use every day ("test", "messages") decide nothing.
     assert corpus_kb.understand("Quelle approche pour l'abandon de panier ?").lang == "fr"

@@ -78,6 +78,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("Qu'est-ce qu'une campagne orchestrée ?", "fr", "whatis"),
         # Options listed with commas or a slash are set side by side as with "or".
         ("one schedule email per course enrollment. journey, campaign, something else?", "en", "choose"),
+        # Options asked one after the other as questions of a word or two.
+        ("We're launching our app and want to tell all subscribers. Journey? Action campaign? Orchestrated campaign?",
+         "en", "choose"),
         ("fraud engine pings the customer at once. Which campaign/journey type is meant for that?", "en", "choose"),
         ("journey, action campaign: what are they?", "en", "whatis"),
         # Which one feature, or what kind of one group's member, does the job.
@@ -106,3 +109,7 @@ def test_an_invoice_or_a_billing_system_is_not_a_question_about_price():
     from kb_service.understand.intent import asks_price
     assert not asks_price("Notre système de facturation doit déclencher un SMS quand une facture est disponible.", "fr")
     assert asks_price("combien est facturé un SMS ?", "fr")
+    # A price in the asker's scenario is their business, not what they ask.
+    assert not asks_price("Quand le prix d'un produit baisse, on veut prévenir les gens qui l'ont mis en favori. "
+                          "Parcours ou campagne ?", "fr")
+    assert asks_price("On veut prévenir nos clients. Quel est le prix d'un SMS ?", "fr")

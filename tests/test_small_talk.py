@@ -9,14 +9,19 @@ from kb_service.understand.small_talk import is_small_talk, without_greeting
                                   "Bonjour", "merci beaucoup", "d'accord, merci", "C’est noté", "au revoir", "👍 thanks",
                                   # thanks with a word on the answer itself
                                   "merci beaucoup, c'était très clair !", "thanks, that was really clear",
-                                  "that was exactly what I needed, thanks"])
+                                  "that was exactly what I needed, thanks",
+                                  # asking after the reader's well-being
+                                  "Bonjour, vous allez bien ?", "hi, how are you?", "comment ça va ?",
+                                  "Salut, comment vas-tu ?"])
 def test_small_talk(turn):
     assert is_small_talk(turn)
 
 
 @pytest.mark.parametrize("turn", ["", "?!", "thanks, and for newsletters?", "hello, which approach for cart abandonment?",
                                   "merci, et pour une newsletter ?", "journeys", "ok so what is a journey",
-                                  "thanks " * 9, "is the activation endpoint clear?"])
+                                  "thanks " * 9, "is the activation endpoint clear?",
+                                  # well-being words alone open real questions
+                                  "how?", "Comment ça marche ?", "how are journeys built?", "et ça va marcher ?"])
 def test_not_small_talk(turn):
     assert not is_small_talk(turn)
 

@@ -17,7 +17,7 @@ from kb_service.types import LANGUAGES, QueryAnalysis
 from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone, swapped_subject
 from kb_service.understand.intent import asks_price, asks_yes_no, classify, need_text
 from kb_service.understand.language import language_scores
-from kb_service.understand.spelling import Speller, is_common_word
+from kb_service.understand.spelling import Speller, is_common_word, word_frequency
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
 
 # A question word of its own: the turn asks something new, whatever the turn before asked.
@@ -34,6 +34,8 @@ AMBIGUOUS_LANGUAGE = 0.9
 _WORDS = re.compile(r"[^\W\d_]+")
 # Everyday words of one language only ("those", "quelle") that outweigh letter statistics.
 OWN_WORDS = 2
+# A word belongs to the language where it is this much more common (Zipf 1.5: ~30 times).
+LEANING_ZIPF = 1.5
 # A follow-up choice whose own need has this many words describes a need of its own.
 NEW_NEED_WORDS = 4
 # "same question for an action campaign": a subject this short that names an option swaps it in.
@@ -47,6 +49,20 @@ def _everyday_words(text: str, languages: Sequence[str]) -> dict[str, list[str]]
     """The text's words (repeats kept) that are everyday words of each language."""
     words = _WORDS.findall(text.lower())
     return {code: [w for w in words if is_common_word(w, code)] for code in languages}
+
+
+def _leaning_words(text: str, languages: Sequence[str]) -> dict[str, set[str]]:
+    """The text's words that belong to one language: everyday there and far rarer in every
+    other. Word lists drawn from the web hold each language's common words in the other
+    ("still", "can" and "fix" are listed French, though 100 times rarer than in English),
+    so being listed in one language only is too strict a test."""
+    words = set(_WORDS.findall(text.lower()))
+    frequency = {code: {w: word_frequency(w, code) for w in words} for code in languages}
+    return {
+        code: {w for w in words if is_common_word(w, code)
+               and all(frequency[code][w] - frequency[other][w] >= LEANING_ZIPF for other in languages if other != code)}
+        for code in languages
+    }
 
 
 class Understander:
@@ -89,12 +105,11 @@ class Understander:
         return best if coverage.get(best, 0.0) >= top else max(coverage, key=coverage.get)
 
     def _by_own_words(self, text: str, detected: str) -> str:
-        """``detected``, unless the text's everyday words say otherwise: two or more that only
-        another language uses, none that only the detected one does. Letter statistics misread
-        short questions ("Can we A/B test those alert messages?" scored French); "those" and
-        "alert" are English only."""
-        own = {code: set(words) for code, words in _everyday_words(text, self.languages).items()}
-        only = {code: own[code] - set().union(*(own[c] for c in own if c != code)) for code in own}
+        """``detected``, unless the text's everyday words say otherwise: two or more that
+        belong to another language, none that belong to the detected one. Letter statistics
+        misread short questions ("Can we A/B test those alert messages?" and "once it's
+        active, can I still fix a typo in it?" scored French)."""
+        only = _leaning_words(text, self.languages)
         if only.get(detected):
             return detected
         others = [code for code in only if code != detected and len(only[code]) >= OWN_WORDS]

@@ -165,12 +165,22 @@ _ASK_SPLIT = re.compile(r"(?<=\?)\s+|(?<![\s(]e\.g\.)(?<![\s(]i\.e\.)(?<!\betc\.
 _LEADING_LINK = re.compile(r"^\W*(and|also|so|ok|okay|but|then|et|aussi|alors|donc|mais|puis|sinon)\b[\s,]*", re.I)
 
 
+LISTED_ASK_WORDS = 3  # "Action campaign?" in a run of such questions
+
+
 def last_ask(question: str) -> str:
     """The last sentence holding a question mark, else the last sentence, without a leading
     "and" / "et" that ties it to the one before."""
     sentences = [s for s in _ASK_SPLIT.split(question.strip()) if s.strip()]
     asking = [s for s in sentences if "?" in s]
     ask = asking[-1] if asking else (sentences[-1] if sentences else question)
+    # "Journey? Action campaign? Orchestrated campaign?": a closing run of questions of a
+    # word or two lists alternatives, one ask, not several.
+    run = 0
+    while run < len(sentences) and "?" in sentences[-1 - run] and len(sentences[-1 - run].split()) <= LISTED_ASK_WORDS:
+        run += 1
+    if run >= 2:
+        ask = " ".join(sentences[-run:])
     return _LEADING_LINK.sub("", ask) or ask
 
 
@@ -211,7 +221,7 @@ def _without_list_asks(ask: str, mentions) -> str:
     return _LIST_ASK.sub(keep_or_drop, ask)
 
 
-_LIST_SEPARATOR = re.compile(r"\s*[,/]\s*")
+_LIST_SEPARATOR = re.compile(r"\s*(?:[,/]|\?)\s*")
 
 
 def _listed(ask: str, mentions) -> bool:
@@ -228,8 +238,11 @@ def asks_yes_no(question: str, lang: str) -> bool:
 
 
 def asks_price(question: str, lang: str) -> bool:
+    """The question's ask is about a price. A price the asker's scenario mentions ("when a
+    product's price drops, we want to warn … Parcours ou campagne ?") is their business, not
+    what they ask for."""
     pattern = _PRICE.get(lang, _PRICE["en"])
-    return bool(pattern.search(_OWN_PRICING_SYSTEM.sub(" ", question)))
+    return bool(pattern.search(_OWN_PRICING_SYSTEM.sub(" ", last_ask(question))))
 
 
 def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bool = False) -> str:

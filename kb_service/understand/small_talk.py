@@ -34,6 +34,13 @@ _PREAMBLE_WORDS = _WORDS | frozenset(
     """.split()
 )
 _TOKEN = re.compile(r"[^\W\d_]+")
+# Asking after the reader's well-being ("how are you?", "vous allez bien ?") asks nothing of
+# the docs either; its words ("how", "comment") alone open real questions, so only the
+# phrases count.
+_WELL_BEING = re.compile(
+    r"\b(?:how\s+are\s+(?:you|things)(?:\s+doing)?|how\s+(?:is|s)\s+it\s+going|how\s+do\s+you\s+do"
+    r"|(?:comment\s+)?(?:ça|ca)\s+va(?:\s+bien)?|(?:vous\s+allez|tu\s+vas)\s+bien|comment\s+(?:allez\s+vous|vas\s+tu))\b"
+)
 
 
 def _fold(text: str) -> str:
@@ -43,8 +50,10 @@ def _fold(text: str) -> str:
 
 def is_small_talk(text: str) -> bool:
     """True when every word of ``text`` is a greeting, thanks or acknowledgement (en/fr)."""
-    words = _TOKEN.findall(_fold(text))
-    return bool(words) and len(words) <= 8 and all(word in _WORDS for word in words)
+    folded = _fold(text).replace("-", " ")
+    words = _TOKEN.findall(folded)
+    rest = _TOKEN.findall(_WELL_BEING.sub(" ", folded))
+    return bool(words) and len(words) <= 8 and all(word in _WORDS for word in rest)
 
 
 # "Salut !", "Hello,", "Hi there -": a greeting closed by punctuation before the question.

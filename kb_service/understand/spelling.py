@@ -34,12 +34,17 @@ COMMON_ZIPF = 3.0
 
 
 @lru_cache(maxsize=65536)  # asked per word of every question: chat repeats its words
-def is_common_word(word: str, lang: str) -> bool:
+def word_frequency(word: str, lang: str) -> float:
+    """How common ``word`` is in ``lang``, on the Zipf scale (0 when unlisted)."""
     from wordfreq import zipf_frequency  # its word lists load on first use
 
     # The "small" lists hold the words at least once per million: all the threshold needs,
     # in 7 MB of memory a process instead of the full lists' 68 MB (measured, en + fr).
-    return zipf_frequency(word, lang, wordlist="small") >= COMMON_ZIPF
+    return zipf_frequency(word, lang, wordlist="small")
+
+
+def is_common_word(word: str, lang: str) -> bool:
+    return word_frequency(word, lang) >= COMMON_ZIPF
 
 
 def docs_words(texts: Iterable[str]) -> Counter:
