@@ -434,3 +434,16 @@ def test_which_one_after_two_options_chooses_between_them(corpus_kb):
     analysis = corpus_kb.understand("so for our yearly sale, which one?",
                                     history=["What's the difference between a journey and an orchestrated campaign?"])
     assert analysis.intent == "choose" and set(analysis.options) == {"journey", "orchestrated"}
+
+
+def test_a_question_of_another_kind_after_a_recommendation_is_about_the_recommended_option(corpus_kb):
+    history = ["I need to send password reset emails from our mobile app. Which approach?"]
+    recommended = "Recommended: API-triggered Campaign — Password resets: triggered by the app [1]"
+    own = corpus_kb.understand("ok, and what roles do my team members need to build it?", history=history,
+                               previous_answer=recommended)
+    # The topic carried is the option, not the password-reset need already answered.
+    assert "password" not in own.context.lower()
+    assert "api" in own.context.lower()
+    # Choosing again keeps the earlier turn's need as its topic.
+    again = corpus_kb.understand("and for a monthly newsletter?", history=history, previous_answer=recommended)
+    assert again.intent == "choose"

@@ -217,6 +217,11 @@ class Understander:
                 # After a question about the options themselves ("what's the difference between
                 # action and API-triggered campaigns?"), "and for fraud alerts?" asks which fits.
                 intent = "choose"
+        if context and named and previous.intent == "choose" and intent != "choose":
+            # After a recommendation, a question of another kind ("what roles do my team need to
+            # build it?") asks about the option recommended; the need that led to it was
+            # answered, and its words would pull the search back to the same use case.
+            context = " ".join(self.catalog.label(o, question_lang) for o in named)
         need = ""
         if intent == "choose":
             need, fresh = self._choice_need(text, query, own_intent, previous if follow_up else None, question_lang)
