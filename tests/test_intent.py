@@ -29,6 +29,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("a guest with 2 reservations should get 2 separate emails. what do we build that with?", "en", "choose"),
         ("our backend has to get the reset email out. What kind of setup do I need?", "en", "choose"),
         ("Alertes de stock bas aux clients intéressés, je pars sur quoi ?", "fr", "choose"),
+        # what to use, asked with a modal verb
+        ("Qu'est-ce que je dois utiliser pour une relance des paniers abandonnés ?", "fr", "choose"),
+        ("Qu'est-ce qu'on devrait prendre pour la newsletter mensuelle ?", "fr", "choose"),
         ("What range of values can I use for a reaction event timeout?", "en", "quantity"),
         # "vs" between the guide's options is a choice; between two other things, a difference.
         ("journey vs campaign for a birthday email?", "en", "choose"),

@@ -52,6 +52,8 @@ _CHOOSE = {
           | \bou\s+(quelque\s+chose\s+d'autre|autre\s+chose)\b
           | \bque\s+(faut-il|dois-je|devons-nous|doit-on)\s+(utiliser|choisir|prendre|mettre\s+en\s+place)\b
           | \bqu'est-ce\s+(qu'on|que\s+(je|nous))\s+(utilise|prend|prends|choisi[st]?|prenons|utilisons)\b
+          # with a modal verb: "qu'est-ce que je dois utiliser ?", "qu'est-ce qu'on devrait prendre ?"
+          | \bqu'est-ce\s+(qu'on|que\s+(je|nous|j'))\s*(dois|doit|devons|devrais|devrait|devrions|peux|peut|pouvons|vais|va|allons)\s+(utiliser|prendre|choisir|mettre\s+en\s+place)\b
           | \b(faisable|possible|le\s+faire|monte|montes|monter|fait|faire)\s+(avec|dans|sur)\s+quoi\b
           | \b(c'est|est-ce)\s+(un|une)?\s*\w*\s*ou\b
           | \bou\s+(un|une)?\s*\w*\s*\?\s*$
