@@ -22,6 +22,7 @@ _FLAGS = re.I | re.X
 _CHOOSE = {
     "en": re.compile(
         r"""\b(which|what)\s+(approach|option|one|type|kind|tool|solution|method)\b(?!\s+of\b)
+          | \b(which|what)\s+[\w-]+\s+(approach|option|tool|solution)s?\b(?!\s+of\b)
           | \b(which|what)\b(?!\s+(range|values?|numbers?|limits?|size|duration|maximum|minimum|amount)\b)[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build)
           | \b(which|what)\s+(kind|type|sort)\s+of\s+(setup|set-up|tool|solution|approach|option|thing|send|sending)\b
           | \b(should|would)\s+(i|we)\s+(use|go\s+with|pick|choose|build|opt|set\s+(it|this|that)\s+up\s+as)\b[^?.]{0,60}\bor\b
