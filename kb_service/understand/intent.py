@@ -91,7 +91,8 @@ _CAN = {
         r"""^\W*(can|could|may|is|are|does|do|will|would)\s+(i|we|you|it|they|a|an|the|my|our|journeys?|campaigns?|\w+s?)\b
           | \bis\s+it\s+possible\b | \b(can|could)\s+(i|we|you)\b | \bpossible\b | \bsupport(s|ed)?\b | \ballowed\b
           | \b(am|are|is)\s+(i|we|you|it|they)\s+(still\s+)?able\s+to\b
-          | \bwork(s)?\s+(too\s+|also\s+)?(with|in|for|on)\b""",
+          # "does it work with SMS?"; "to work on those" is a task, not whether something works
+          | (?<!\bto\s)\bwork(s)?\s+(too\s+|also\s+)?(with|in|for|on)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
