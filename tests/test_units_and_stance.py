@@ -71,6 +71,21 @@ def test_a_pointer_to_another_page_is_recognised_in_both_languages():
 
     assert is_pointer("Learn more about [journeys](journey.md).") and is_pointer("➡️ **More questions?** View the FAQ")
     assert is_pointer("En savoir plus sur les campagnes orchestrées.") and not is_pointer("Journeys learn from events.")
+    # A page's own contents line and its support pointer say nothing either.
+    assert is_pointer("Need more details? Use the feedback options at the bottom of this page.")
+    assert is_pointer("Vous trouverez ci-dessous les questions fréquentes sur les campagnes orchestrées.")
+    assert not is_pointer("Journeys need more details than campaigns.")
+
+
+def test_a_passage_of_pointers_only_is_not_quoted(corpus_kb):
+    # The journey FAQ's opening paragraph ("You will find below …", "Need more details? …")
+    # points at the FAQ and at support: a follow-up matching its words gets a passage that says something.
+    messages = [{"role": "user", "content": "How many activities can a journey have?"}]
+    first = corpus_kb.chat(messages)
+    messages += [{"role": "assistant", "content": first.answer},
+                 {"role": "user", "content": "what if my flow needs more than that?"}]
+    answer = corpus_kb.chat(messages).answer
+    assert "Need more details" not in answer and "find below" not in answer
 
 
 def test_a_list_item_chunked_alone_speaks_for_the_member_its_section_files_it_under(corpus_kb):

@@ -80,8 +80,8 @@ def states_fact(analysis: QueryAnalysis, text: str, terms: set[str], lang: str, 
 def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: Analyzer, weight: TermWeight,
           *, max_units: int = MAX_UNITS, budget: int = BUDGET_CHARS) -> Quote | None:
     """The units of ``passage`` that answer best, as display text (None: nothing to quote)."""
-    if not passage.units:
-        return None
+    if not passage.units or all(is_pointer(stance.unit.text) for stance in passage.units):
+        return None  # a page's "you will find below …" or "need more details?" answers nothing
     scores = unit_scores(passage, analysis, terms, analyze, weight)
     ranked = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     best = scores[ranked[0]]

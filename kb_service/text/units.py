@@ -51,11 +51,12 @@ def is_label(line: str) -> bool:
     return (words.endswith(":") and len(words.split()) <= MAX_LABEL_WORDS) or words.startswith(ARROW)
 
 
-# A pointer to another page ("Learn more about journeys.", "➡️ En savoir plus sur …"): it
-# tells the reader where to go, not what is true.
+# A pointer to another page ("Learn more about journeys.", "➡️ En savoir plus sur …") or to
+# the support channels ("Need more details? Use the feedback options …"): it tells the reader
+# where to go, not what is true.
 _POINTER = re.compile(
     r"^\W*(learn\s+more|read\s+more|see\s+also|more\s+questions|en\s+savoir\s+plus|voir\s+aussi|pour\s+en\s+savoir\s+plus|"
-    r"plus\s+de\s+questions)\b",
+    r"plus\s+de\s+questions|you\s+will\s+find\s+below|vous\s+trouverez\s+ci-dessous|need\s+more\s+(details|information|help)|use\s+the\s+feedback|utilisez\s+les\s+options\s+de\s+commentaires|(vous\s+avez\s+)?besoin\s+de\s+plus\s+d['’](informations|aide))\b",
     re.I,
 )
 
