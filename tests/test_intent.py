@@ -29,6 +29,8 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("a guest with 2 reservations should get 2 separate emails. what do we build that with?", "en", "choose"),
         ("our backend has to get the reset email out. What kind of setup do I need?", "en", "choose"),
         ("Alertes de stock bas aux clients intéressés, je pars sur quoi ?", "fr", "choose"),
+        # the recommended way to do a task asks how
+        ("We keep loyalty points in a CRM. What's the recommended way to use that data in a journey?", "en", "howto"),
         # "to work on" is a task, "does it work with" asks yes or no
         ("what permissions does a user need to work on API-triggered campaigns?", "en", "other"),
         # a name between "which" and "option"

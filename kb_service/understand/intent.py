@@ -65,7 +65,10 @@ _CHOOSE = {
 _HOWTO = {
     "en": re.compile(
         r"""\bhow\s+(do|can|should|would|could|to|does)\b(?!\s+(i|we|you)\s+(know|tell|decide|choose|pick))
-          | \bsteps?\s+(to|for)\b | \b(process|procedure)\s+(for|to)\b | \bwalk\s+me\s+through\b | (?<!of\s)(?<!you\s)(?<!we\s)(?<!\bi\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b""",
+          | \bsteps?\s+(to|for)\b | \b(process|procedure)\s+(for|to)\b | \bwalk\s+me\s+through\b | (?<!of\s)(?<!you\s)(?<!we\s)(?<!\bi\s)\bset\s*up\b | \bconfigure\b | \bwhere\s+(do|can)\s+(i|we)\b
+          # "the recommended way to use that data in a journey" asks how to do a task; "the best
+          # way to send them reminders" may still ask which option sends them, so not "send"
+          | \b(recommended|best|right|proper)\s+way\s+to\s+(use|get|set|connect|bring|handle|build|do)\b""",
         _FLAGS,
     ),
     "fr": re.compile(
