@@ -56,7 +56,12 @@ def is_label(line: str) -> bool:
 # where to go, not what is true.
 _POINTER = re.compile(
     r"^\W*(learn\s+more|read\s+more|see\s+also|more\s+questions|en\s+savoir\s+plus|voir\s+aussi|pour\s+en\s+savoir\s+plus|"
-    r"plus\s+de\s+questions|you\s+will\s+find\s+below|vous\s+trouverez\s+ci-dessous|need\s+more\s+(details|information|help)|use\s+the\s+feedback|utilisez\s+les\s+options\s+de\s+commentaires|(vous\s+avez\s+)?besoin\s+de\s+plus\s+d['’](informations|aide))\b",
+    r"plus\s+de\s+questions|"
+    # a page's own contents line
+    r"you\s+will\s+find\s+below|vous\s+trouverez\s+ci-dessous|"
+    # the support channels
+    r"need\s+more\s+(details|information|help)|use\s+the\s+feedback|utilisez\s+les\s+options\s+de\s+commentaires|"
+    r"(vous\s+avez\s+)?besoin\s+de\s+plus\s+d['’](informations|aide))\b",
     re.I,
 )
 

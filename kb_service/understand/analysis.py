@@ -32,7 +32,7 @@ _CONDITION = re.compile(r"^\W*(?:(?:and|but|so|et|mais)\s+)?(?:what\s+)?(?:if|si
 # letters alone ("cart abandonment" scores French); the corpus vocabulary decides then.
 AMBIGUOUS_LANGUAGE = 0.9
 _WORDS = re.compile(r"[^\W\d_]+")
-# Everyday words of one language only ("those", "quelle") that outweigh letter statistics.
+# Words belonging to one language ("those", "quelle") this many outweigh letter statistics.
 OWN_WORDS = 2
 # A word belongs to the language where it is this much more common (Zipf 1.5: ~30 times).
 LEANING_ZIPF = 1.5

@@ -181,8 +181,8 @@ def last_ask(question: str) -> str:
     sentences = [s for s in _ASK_SPLIT.split(question.strip()) if s.strip()]
     asking = [s for s in sentences if "?" in s]
     ask = asking[-1] if asking else (sentences[-1] if sentences else question)
-    # "Journey? Action campaign? Orchestrated campaign?": a closing run of questions of a
-    # word or two lists alternatives, one ask, not several.
+    # "Journey? Action campaign? Orchestrated campaign?": a closing run of questions of a few
+    # words lists alternatives, one ask, not several.
     run = 0
     while run < len(sentences) and "?" in sentences[-1 - run] and len(sentences[-1 - run].split()) <= LISTED_ASK_WORDS:
         run += 1

@@ -49,7 +49,8 @@ def _fold(text: str) -> str:
 
 
 def is_small_talk(text: str) -> bool:
-    """True when every word of ``text`` is a greeting, thanks or acknowledgement (en/fr)."""
+    """True when every word of ``text`` is a greeting, thanks or acknowledgement, or part of
+    asking after the reader's well-being (en/fr)."""
     folded = _fold(text).replace("-", " ")
     words = _TOKEN.findall(folded)
     rest = _TOKEN.findall(_WELL_BEING.sub(" ", folded))
