@@ -12,7 +12,10 @@ from kb_service.understand.small_talk import is_small_talk, without_greeting
                                   "that was exactly what I needed, thanks",
                                   # asking after the reader's well-being
                                   "Bonjour, vous allez bien ?", "hi, how are you?", "comment ça va ?",
-                                  "Salut, comment vas-tu ?"])
+                                  "Salut, comment vas-tu ?",
+                                  # what one thanks for
+                                  "hey, thanks a lot, that was really helpful!", "Bonjour ! Merci pour votre aide, c'est très clair.",
+                                  "thanks for the help"])
 def test_small_talk(turn):
     assert is_small_talk(turn)
 
@@ -21,7 +24,9 @@ def test_small_talk(turn):
                                   "merci, et pour une newsletter ?", "journeys", "ok so what is a journey",
                                   "thanks " * 9, "is the activation endpoint clear?",
                                   # well-being words alone open real questions
-                                  "how?", "Comment ça marche ?", "how are journeys built?", "et ça va marcher ?"])
+                                  "how?", "Comment ça marche ?", "how are journeys built?", "et ça va marcher ?",
+                                  # "help" without a thanks asks for something
+                                  "help", "the answer", "thanks for the newsletter tips"])
 def test_not_small_talk(turn):
     assert not is_small_talk(turn)
 

@@ -75,6 +75,8 @@ def test_a_pointer_to_another_page_is_recognised_in_both_languages():
     assert is_pointer("Need more details? Use the feedback options at the bottom of this page.")
     assert is_pointer("Vous trouverez ci-dessous les questions fréquentes sur les campagnes orchestrées.")
     assert not is_pointer("Journeys need more details than campaigns.")
+    assert is_pointer("**Sur cette page :** trouvez des réponses aux questions fréquentes")
+    assert is_pointer("Now that you understand campaigns in Journey Optimizer, choose your campaign type:")
 
 
 def test_a_passage_of_pointers_only_is_not_quoted(corpus_kb):

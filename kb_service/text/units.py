@@ -57,8 +57,9 @@ def is_label(line: str) -> bool:
 _POINTER = re.compile(
     r"^\W*(learn\s+more|read\s+more|see\s+also|more\s+questions|en\s+savoir\s+plus|voir\s+aussi|pour\s+en\s+savoir\s+plus|"
     r"plus\s+de\s+questions|"
-    # a page's own contents line
-    r"you\s+will\s+find\s+below|vous\s+trouverez\s+ci-dessous|"
+    # a page's own contents line, and its "now that you know …, go on to …"
+    r"you\s+will\s+find\s+below|vous\s+trouverez\s+ci-dessous|on\s+this\s+page|sur\s+cette\s+page|"
+    r"now\s+that\s+you\s+(understand|have|know|'ve)|maintenant\s+que\s+vous\s+(comprenez|avez|connaissez)|"
     # the support channels
     r"need\s+more\s+(details|information|help)|use\s+the\s+feedback|utilisez\s+les\s+options\s+de\s+commentaires|"
     r"(vous\s+avez\s+)?besoin\s+de\s+plus\s+d['’](informations|aide))\b",

@@ -231,6 +231,18 @@ def _without_list_asks(ask: str, mentions) -> str:
 _LIST_SEPARATOR = re.compile(r"\s*(?:[,/]|\?)\s*")
 
 
+def _between(ask: str, mentions) -> bool:
+    """An "or" / "vs" stands between the options named ("journey or campaign?"), or "between"
+    / "plutôt" before the last of them. "Can I convert a campaign into a journey, or the other
+    way round?" names two options, but its "or" joins two conversions, not the options."""
+    first, last = mentions[0], mentions[-1]
+    for word in _BETWEEN.finditer(ask):
+        opens = word.group(1).lower() in ("between", "entre") or word.group(1).lower().startswith("plut")
+        if word.start() < last.start and (opens or word.start() >= first.end):
+            return True
+    return False
+
+
 def _listed(ask: str, mentions) -> bool:
     """Options listed one after the other ("journey, campaign, something else?", "journey /
     campaign?"): set side by side as much as with "or"."""
@@ -264,7 +276,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # Two options side by side ("read audience journey or unitary journey?"), not two
     # instances of one ("journey A … journey B": a name followed by a one-character label).
     options_named = [m for m in mentions if not _INSTANCE_LABEL.match(ask, m.end)]
-    side_by_side = len(options_named) >= 2 and (bool(_BETWEEN.search(ask)) or _listed(ask, options_named))
+    side_by_side = len(options_named) >= 2 and (_between(ask, options_named) or _listed(ask, options_named))
     # "A vs B" chooses between options only when A and B are options ("journey vs campaign?");
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))

@@ -23,6 +23,7 @@ _WORDS = frozenset(
     there team everyone all folks guys léquipe tous tout le monde
     clear useful exactly excellent brilliant really was thats just what needed i we
     cétait très clair utile vraiment exactement excellent ça maide aidé
+    a the for your my me of pour votre vos ton ta de du la le
     """.split()
 )
 # Words of a preamble before the question ("Quick question:", "Aidez-moi :"): they ask
@@ -34,6 +35,10 @@ _PREAMBLE_WORDS = _WORDS | frozenset(
     """.split()
 )
 _TOKEN = re.compile(r"[^\W\d_]+")
+# What one thanks for ("thanks for the help", "merci pour votre aide"): small talk beside a
+# thanks only; "help" alone asks for something.
+_THANKS = frozenset("thanks thank thx ty cheers merci".split())
+_THANKED_FOR = frozenset("help answer answers info infos aide réponse réponses explication explications".split())
 # Asking after the reader's well-being ("how are you?", "vous allez bien ?") asks nothing of
 # the docs either; its words ("how", "comment") alone open real questions, so only the
 # phrases count.
@@ -54,7 +59,8 @@ def is_small_talk(text: str) -> bool:
     folded = _fold(text).replace("-", " ")
     words = _TOKEN.findall(folded)
     rest = _TOKEN.findall(_WELL_BEING.sub(" ", folded))
-    return bool(words) and len(words) <= 8 and all(word in _WORDS for word in rest)
+    thanked = _THANKED_FOR if _THANKS & set(words) else frozenset()
+    return bool(words) and len(words) <= 8 and all(word in _WORDS or word in thanked for word in rest)
 
 
 # "Salut !", "Hello,", "Hi there -": a greeting closed by punctuation before the question.
