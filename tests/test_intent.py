@@ -29,6 +29,7 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("a guest with 2 reservations should get 2 separate emails. what do we build that with?", "en", "choose"),
         ("our backend has to get the reset email out. What kind of setup do I need?", "en", "choose"),
         ("Alertes de stock bas aux clients intéressés, je pars sur quoi ?", "fr", "choose"),
+        ("what's the simplest way to send a single message to an audience?", "en", "choose"),
         # an "or" that joins two conversions, not the options, sets nothing side by side
         ("Can I convert an existing campaign into a journey, or the other way round?", "en", "can"),
         ("Should we build this as a journey or as an action campaign?", "en", "choose"),

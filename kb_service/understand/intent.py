@@ -29,6 +29,9 @@ _CHOOSE = {
           | \b(recommend|recommended|recommendation|suggest)\b
           | \bbest\s+(approach|option|choice|fit|way\s+to\s+go|tool)\b
           | \b(right|best|better|simplest|easiest|quickest|best-suited)\s+(approach|option|choice|fit|tool|one)\b
+          # "the simplest way to send one message": which option does it most simply. Matched
+          # empty, so that the need keeps "simplest", the criterion of the choice.
+          | (?:(?<=simplest\sway\sto)|(?<=easiest\sway\sto)|(?<=quickest\sway\sto))\b
           | \bwhich\s+(is|one\s+is|would\s+be|fits|suits)\b
           | \bwhich\s+of\s+(them|both|(the|these|those|your|our)\s+(\w+\s+)?(two|three|four|options?|approach(es)?|kinds|types|ones|tools|solutions))\b
           | \bor\s+(something|anything)\s+else\b
