@@ -41,6 +41,7 @@ from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
 from kb_service.types import Answer, Hit, Profile, QueryAnalysis
 from kb_service.understand.analysis import Understander
+from kb_service.understand.intent import last_ask
 from kb_service.understand.spelling import Speller, docs_words, is_common_word
 from kb_service.understand.vocabulary import Vocabulary
 
@@ -405,6 +406,12 @@ class KnowledgeBase:
                 candidates = self._candidates(analysis, lang, self._query_vector(analysis))
             need_match = max((c.cosine for c in candidates), default=0.0)
         features = answerability.features_of(result, analysis, best_unit, found, need_match)
+        if analysis.intent != "choose":
+            # A name the docs never use in the ask itself ("… in Adobe Target?") is what the
+            # question is about, however long it is; names in a scenario's statements are the
+            # asker's business, counted per words. A choice is about the need, not its names.
+            in_ask = retriever.unknown_names(last_ask(analysis.text), lang)
+            features["unknown_names"] = max(features["unknown_names"], float(in_ask))
         if analysis.context:
             # A follow-up's words are read with the conversation's: "je le monte comment ?"
             # uses few of the docs' words, the turns before it many.

@@ -17,6 +17,7 @@ import numpy as np
 from kb_service.store.dense import SUBSET_EXACT_MAX
 from kb_service.store.index import LoadedIndex
 from kb_service.store.lexical import analyze
+from kb_service.understand.spelling import word_frequency
 from kb_service.understand.vocabulary import Vocabulary
 from kb_service.types import FUSIONS, LANGUAGES, Hit, check_choice
 
@@ -37,6 +38,8 @@ RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl
 # holdout figure lower. Only questions that reach such a group pay for the extra search.
 RARE_DF = 1
 UNFAMILIAR_WORDS_WEIGHT = 1.0
+# A word in capitals this common in the language (Zipf: "ok" 5.1, "crm" 3.0) is not a name.
+EVERYDAY_CAPITALS_ZIPF = 5.0
 # A follow-up turn is searched with the earlier turn's words beside its own, at this weight,
 # so the conversation's topic helps without outvoting what the turn itself asks.
 CONTEXT_WEIGHT = 0.5
@@ -372,10 +375,15 @@ class HybridRetriever:
         # Words of a vocabulary group ("Noël", "Christmas") and calendar words ("Tuesday") are
         # known words (known_through_groups): they name a season or a date, not a product.
         known = self._known_synonyms.get(lang, frozenset())
+        # A name is the same in every language: "Federated Audience Composition" in a French
+        # question is known when the English pages use it. A word in capitals that is an
+        # everyday word ("OK") is emphasis, not a name.
         unknown = {
             name for name in names
             if analyze(name, lang) and lexical.vocabulary_coverage(name, known) == 0.0
             and name.lower() not in self.acronyms
+            and not any(other.vocabulary_coverage(name) > 0.0 for code, other in self.index.lexical.items() if code != lang)
+            and not (name.isupper() and word_frequency(name.lower(), lang) >= EVERYDAY_CAPITALS_ZIPF)
         }
         # A name of several capitalised words the docs know one by one but never together
         # ("Adobe Analytics" where the docs say "Customer Journey Analytics") names another
