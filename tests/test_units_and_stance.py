@@ -99,3 +99,9 @@ def test_a_list_item_chunked_alone_speaks_for_the_member_its_section_files_it_un
     assert items
     for chunk in items:
         assert {s.option for s in corpus_kb._stances[chunk.chunk_id] if s.option} == {"api"}
+
+
+def test_a_lead_in_is_quoted_with_the_short_list_it_promises(corpus_kb):
+    # "Journey capping allows you to …:" alone promised the two kinds of caps and gave none.
+    answer = corpus_kb.ask("What is journey capping and what kinds of caps exist?").answer
+    assert "Entry capping" in answer and "Concurrency capping" in answer

@@ -110,7 +110,7 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
     if analysis.intent == "can" and asks_the_faqs_question and 0 not in chosen and opens_yes_no:
         chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers the yes/no
     chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
-    chosen = with_antecedents(passage, chosen)
+    chosen = with_antecedents(passage, with_promised_list(passage, chosen))
     if faq:
         length = sum(len(s.unit.text) for s in passage.units)
         if length <= FAQ_BUDGET or (same_question and length <= SAME_QUESTION_BUDGET):
@@ -161,6 +161,22 @@ def whole_list(passage: Passage, index: int, *, steps: bool = False) -> list[int
     if len(run) > LIST_ITEMS or sum(len(units[i].text) for i in run) > LIST_BUDGET:
         return [index]
     return run
+
+
+def with_promised_list(passage: Passage, chosen: list[int]) -> list[int]:
+    """``chosen`` with the list items that follow a chosen lead-in ("… two kinds of caps:"),
+    when the list is short enough to quote whole: a lead-in alone promises what it omits."""
+    units = [stance.unit for stance in passage.units]
+    out = set(chosen)
+    for i in chosen:
+        if not plain(units[i].text).rstrip().endswith(":") or units[i].kind == "item":
+            continue
+        run = []
+        while i + 1 + len(run) < len(units) and units[i + 1 + len(run)].kind == "item":
+            run.append(i + 1 + len(run))
+        if run and len(run) <= LIST_ITEMS and sum(len(units[j].text) for j in run) <= LIST_BUDGET:
+            out.update(run)
+    return sorted(out)
 
 
 def render(passage: Passage, indices) -> str:
