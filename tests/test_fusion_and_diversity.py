@@ -98,3 +98,23 @@ def test_diversity_with_a_limit_fills_the_places_read_exactly_as_without_it():
             limited = diversify(ranked, group_of=groups.get, similarity=similarity, limit=limit)
             assert limited[:limit] == full[:limit]
             assert sorted(limited) == sorted(ranked)  # nothing dropped, nothing repeated
+
+
+def test_a_rare_pair_of_the_questions_words_lifts_the_chunks_that_hold_it(corpus_kb):
+    from kb_service.retrieve import hybrid
+
+    retriever = corpus_kb.retriever
+    assert ("merg", "polici") in retriever._rare_pairs("which merge policy does a unitary event journey use?", "en")
+    # A pair most chunks hold ("orchestrated campaigns") tells nothing apart.
+    assert not retriever._rare_pairs("orchestrated campaign", "en")
+    question = "which merge policy does a unitary event journey use?"
+    vector = corpus_kb.embed_query(question)
+    boosted = retriever.retrieve(question, vector, lang="en", k=5)
+    original, hybrid.PHRASE_BOOST = hybrid.PHRASE_BOOST, 1.0
+    try:
+        plain = retriever.retrieve(question, vector, lang="en", k=5)
+    finally:
+        hybrid.PHRASE_BOOST = original
+    holds = lambda hits: [("merg", "polici") in retriever._chunk_pairs[h.chunk.chunk_id] for h in hits]
+    assert holds(boosted.hits)[0]
+    assert sum(holds(boosted.hits)) >= sum(holds(plain.hits))

@@ -38,6 +38,10 @@ RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl
 # holdout figure lower. Only questions that reach such a group pay for the extra search.
 RARE_DF = 1
 UNFAMILIAR_WORDS_WEIGHT = 1.0
+# A chunk holding a pair of the question's side-by-side words that at most this share of the
+# language's chunks hold scores this much higher.
+RARE_PAIR_SHARE = 0.02
+PHRASE_BOOST = 1.15
 # A word in capitals this common in the language (Zipf: "ok" 5.1, "crm" 3.0) is not a name.
 EVERYDAY_CAPITALS_ZIPF = 5.0
 # A follow-up turn is searched with the earlier turn's words beside its own, at this weight,
@@ -196,6 +200,12 @@ def _item_parents(chunks: Sequence) -> dict[str, str]:
     return parents
 
 
+def _pairs(terms: Sequence[str]) -> list[tuple[str, str]]:
+    """The analysed words two by two, in order: stop words dropped, so "dry run" and
+    "run (in a) journey" are pairs alike; a phrase of the docs and its rewordings share them."""
+    return [(a, b) for a, b in zip(terms, terms[1:]) if a != b]
+
+
 def _document_frequencies(chunk_terms: Mapping[str, frozenset[str]], chunks: Sequence, lang: str) -> dict[str, int]:
     """Term -> number of ``lang`` chunks containing it (for IDF weights)."""
     table: dict[str, int] = {}
@@ -245,6 +255,12 @@ class HybridRetriever:
             c.chunk_id: frozenset(analyze(c.embed_text, c.lang)) for c in index.chunks if c.lang in LANGUAGES
         }
         self._df = {lang: _document_frequencies(self._chunk_terms, index.chunks, lang) for lang in LANGUAGES}
+        # Two words in a row ("dry run", "merge policy") name one thing; a chunk holding a rare
+        # such pair of the question is about what the question names.
+        self._chunk_pairs = {
+            c.chunk_id: frozenset(_pairs(analyze(c.text, c.lang))) for c in index.chunks if c.lang in LANGUAGES
+        }
+        self._pair_df = {lang: _document_frequencies(self._chunk_pairs, index.chunks, lang) for lang in LANGUAGES}
         self.acronyms = _acronyms(index.chunks)
         # Every chunk's text in lower case, for names of several capitalised words.
         self._all_text = "\n".join(" ".join(c.text.lower().split()) for c in index.chunks)
@@ -360,6 +376,12 @@ class HybridRetriever:
             return _idf(0, len(self._rows_by_lang.get(lang, ())))
         return known.get(term, self._unseen_idf[lang])
 
+    def _rare_pairs(self, question: str, lang: str) -> frozenset[tuple[str, str]]:
+        """The question's pairs of side-by-side words that few of ``lang``'s chunks hold."""
+        table = self._pair_df.get(lang, {})
+        most = RARE_PAIR_SHARE * len(self._rows_by_lang.get(lang, ()))
+        return frozenset(p for p in _pairs(analyze(question, lang)) if 0 < table.get(p, 0) <= most)
+
     def unknown_names(self, question: str, lang: str) -> int:
         """Names and acronyms in the question (not its first word) that no chunk contains.
 
@@ -439,6 +461,10 @@ class HybridRetriever:
             fused = reciprocal_rank_fusion(
                 [sorted(dense, key=dense.get, reverse=True), sorted(lexical, key=lexical.get, reverse=True)]
             )
+        rare_pairs = self._rare_pairs(question, search_lang)
+        if rare_pairs:
+            fused = {key: score * (PHRASE_BOOST if self._chunk_pairs.get(key, frozenset()) & rare_pairs else 1.0)
+                     for key, score in fused.items()}
         if boost:
             fused = {key: score * boost.get(key, 1.0) for key, score in fused.items()}
         closest_items = best_items(fused, self._parent_of)
