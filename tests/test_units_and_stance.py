@@ -61,6 +61,8 @@ def test_decision_rows_speak_for_their_option_and_matrix_rows_for_none():
 
 def test_the_product_name_is_never_an_option_and_longest_names_win():
     assert CATALOG.named("Adobe Journey Optimizer offers orchestrated campaigns", "en") == ["orchestrated"]
+    # Another product's name holding an option's word is no option either.
+    assert CATALOG.named("Adobe Campaign Standard: Use Campaign Standard actions to send messages", "en") == []
     assert CATALOG.sole("→ Use Action or API-triggered Campaigns", "en") == "campaigns"
     assert CATALOG.sole("Campagne déclenchée par l’API", "fr") == "api"
     assert OptionCatalog(None).named("journeys and campaigns", "en") == []
