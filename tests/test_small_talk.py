@@ -15,14 +15,15 @@ from kb_service.understand.small_talk import is_small_talk, without_greeting
                                   "Salut, comment vas-tu ?",
                                   # what one thanks for
                                   "hey, thanks a lot, that was really helpful!", "Bonjour ! Merci pour votre aide, c'est très clair.",
-                                  "thanks for the help"])
+                                  "thanks for the help", "hey! thanks, that answered everything :)",
+                                  "Bonjour ! Merci beaucoup pour votre aide d'hier, c'était super clair."])
 def test_small_talk(turn):
     assert is_small_talk(turn)
 
 
 @pytest.mark.parametrize("turn", ["", "?!", "thanks, and for newsletters?", "hello, which approach for cart abandonment?",
                                   "merci, et pour une newsletter ?", "journeys", "ok so what is a journey",
-                                  "thanks " * 9, "is the activation endpoint clear?",
+                                  "thanks " * 13, "is the activation endpoint clear?",
                                   # well-being words alone open real questions
                                   "how?", "Comment ça marche ?", "how are journeys built?", "et ça va marcher ?",
                                   # "help" without a thanks asks for something

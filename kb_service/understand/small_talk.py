@@ -35,10 +35,16 @@ _PREAMBLE_WORDS = _WORDS | frozenset(
     """.split()
 )
 _TOKEN = re.compile(r"[^\W\d_]+")
+# Longer than this, a run of such words is not a chat turn's thanks ("merci beaucoup pour votre
+# aide d'hier, c'était super clair" is ten).
+MAX_WORDS = 12
 # What one thanks for ("thanks for the help", "merci pour votre aide"): small talk beside a
 # thanks only; "help" alone asks for something.
 _THANKS = frozenset("thanks thank thx ty cheers merci".split())
-_THANKED_FOR = frozenset("help answer answers info infos aide réponse réponses explication explications".split())
+_THANKED_FOR = frozenset(
+    "help answer answers answered everything info infos yesterday today aide réponse réponses explication explications"
+    " tout hier dhier aujourdhui".split()
+)
 # Asking after the reader's well-being ("how are you?", "vous allez bien ?") asks nothing of
 # the docs either; its words ("how", "comment") alone open real questions, so only the
 # phrases count.
@@ -60,7 +66,7 @@ def is_small_talk(text: str) -> bool:
     words = _TOKEN.findall(folded)
     rest = _TOKEN.findall(_WELL_BEING.sub(" ", folded))
     thanked = _THANKED_FOR if _THANKS & set(words) else frozenset()
-    return bool(words) and len(words) <= 8 and all(word in _WORDS or word in thanked for word in rest)
+    return bool(words) and len(words) <= MAX_WORDS and all(word in _WORDS or word in thanked for word in rest)
 
 
 # "Salut !", "Hello,", "Hi there -": a greeting closed by punctuation before the question.
