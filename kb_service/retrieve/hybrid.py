@@ -38,8 +38,8 @@ RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl
 # holdout figure lower. Only questions that reach such a group pay for the extra search.
 RARE_DF = 1
 UNFAMILIAR_WORDS_WEIGHT = 1.0
-# A chunk holding a pair of the question's side-by-side words that at most this share of the
-# language's chunks hold scores this much higher.
+# A chunk holding a pair of the question's words in a row (stop words dropped) that at most
+# this share of the language's chunks hold scores this much higher.
 RARE_PAIR_SHARE = 0.02
 PHRASE_BOOST = 1.15
 # A word in capitals this common in the language (Zipf: "ok" 5.1, "crm" 3.0) is not a name.
@@ -377,7 +377,7 @@ class HybridRetriever:
         return known.get(term, self._unseen_idf[lang])
 
     def _rare_pairs(self, question: str, lang: str) -> frozenset[tuple[str, str]]:
-        """The question's pairs of side-by-side words that few of ``lang``'s chunks hold."""
+        """The question's pairs of words in a row that few of ``lang``'s chunks hold."""
         table = self._pair_df.get(lang, {})
         most = RARE_PAIR_SHARE * len(self._rows_by_lang.get(lang, ()))
         return frozenset(p for p in _pairs(analyze(question, lang)) if 0 < table.get(p, 0) <= most)
