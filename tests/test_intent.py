@@ -33,6 +33,9 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         # an "or" that joins two conversions, not the options, sets nothing side by side
         ("Can I convert an existing campaign into a journey, or the other way round?", "en", "can"),
         ("Should we build this as a journey or as an action campaign?", "en", "choose"),
+        # how to find a figure out, not the figure
+        ("how can I see how many people are in my journey right now, and at which step?", "en", "howto"),
+        ("how many people are in my journey right now?", "en", "quantity"),
         # the recommended way to do a task asks how
         ("We keep loyalty points in a CRM. What's the recommended way to use that data in a journey?", "en", "howto"),
         # "to work on" is a task, "does it work with" asks yes or no

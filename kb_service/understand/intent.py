@@ -142,6 +142,13 @@ _OWN_PRICING_SYSTEM = re.compile(
 _LIMIT_AS_VERB = re.compile(r"\b(what|which)\s+(does|do|can|will)\b[^?]*\blimits?\s*\?*\s*$", re.I)
 # A figure asked for outright outweighs a choice word in the same ask ("how many emails do
 # you recommend?" wants the number).
+# "How can I see how many people are in my journey?" asks how to find the figure out, not
+# the figure.
+_FINDING_OUT = {
+    "en": re.compile(r"\bhow\s+(can|do|could|would)\s+(i|we|you)\s+(see|check|know|find\s+out|tell|view|track|monitor|get)\b", re.I),
+    "fr": re.compile(r"\bcomment\s+(voir|savoir|conna[iî]tre|v[ée]rifier|suivre)\b"
+                     r"|\bcomment\s+(je\s+peux|puis-je|peut-on|on\s+peut)\s+(voir|savoir|conna[iî]tre|v[ée]rifier|suivre)\b", re.I),
+}
 _STRONG_QUANTITY = {
     "en": re.compile(r"\bhow\s+(many|much|long|often)\b", re.I),
     "fr": re.compile(r"\bcombien\b|\bquelle\s+dur[ée]e\b", re.I),
@@ -299,7 +306,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     if whatis and not quantity and not _ASKS_ADVICE.search(ask):
         # "What's the difference between a journey and a campaign?" wants an explanation.
         return "whatis"
-    if strong_quantity:
+    if strong_quantity and not _FINDING_OUT[lang].search(ask):
         return "quantity"
     if choose and not howto:
         if quantity and not side_by_side and not _CHOOSE[lang].search(re.sub(r"\bwhich\s+is\b", "", ask)):
