@@ -238,7 +238,7 @@ def _without_list_asks(ask: str, mentions) -> str:
     return _LIST_ASK.sub(keep_or_drop, ask)
 
 
-_LIST_SEPARATOR = re.compile(r"\s*(?:[,/]|\?)\s*")
+_LIST_SEPARATOR = re.compile(r"\s*[,/?]\s*")
 
 
 def _between(ask: str, mentions) -> bool:
@@ -247,7 +247,7 @@ def _between(ask: str, mentions) -> bool:
     way round?" names two options, but its "or" joins two conversions, not the options."""
     first, last = mentions[0], mentions[-1]
     for word in _BETWEEN.finditer(ask):
-        opens = word.group(1).lower() in ("between", "entre") or word.group(1).lower().startswith("plut")
+        opens = word.group(1).lower().startswith(("between", "entre", "plut"))
         if word.start() < last.start and (opens or word.start() >= first.end):
             return True
     return False
