@@ -463,3 +463,9 @@ def test_a_question_of_another_kind_after_a_recommendation_is_about_the_recommen
     # Choosing again keeps the earlier turn's need as its topic.
     again = corpus_kb.understand("and for a monthly newsletter?", history=history, previous_answer=recommended)
     assert again.intent == "choose"
+
+
+def test_transforming_a_campaign_is_converting_it(corpus_kb):
+    # The French FAQ asks "Puis-je convertir une campagne en parcours ?"; askers say "transformer".
+    answer = corpus_kb.ask("Je peux transformer une campagne existante en parcours ?")
+    assert not answer.abstained and "recréer" in answer.answer
