@@ -171,9 +171,10 @@ def with_promised_list(passage: Passage, chosen: list[int]) -> list[int]:
     for i in chosen:
         if not plain(units[i].text).rstrip().endswith(":") or units[i].kind == "item":
             continue
-        run = []
-        while i + 1 + len(run) < len(units) and units[i + 1 + len(run)].kind == "item":
-            run.append(i + 1 + len(run))
+        end = i + 1
+        while end < len(units) and units[end].kind == "item":
+            end += 1
+        run = range(i + 1, end)
         if run and len(run) <= LIST_ITEMS and sum(len(units[j].text) for j in run) <= LIST_BUDGET:
             out.update(run)
     return sorted(out)

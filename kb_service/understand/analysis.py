@@ -45,12 +45,6 @@ Coverage = Callable[[str, str], float]  # (text, lang) -> share of its words the
 Specificity = Callable[[str, str], float]  # (analysed word, lang) -> how telling it is (IDF)
 
 
-def _everyday_words(text: str, languages: Sequence[str]) -> dict[str, list[str]]:
-    """The text's words (repeats kept) that are everyday words of each language."""
-    words = _WORDS.findall(text.lower())
-    return {code: [w for w in words if is_common_word(w, code)] for code in languages}
-
-
 def _leaning_words(text: str, languages: Sequence[str]) -> dict[str, set[str]]:
     """The text's words that belong to one language: everyday there and far rarer in every
     other. Word lists drawn from the web hold each language's common words in the other
@@ -97,8 +91,8 @@ class Understander:
             # The docs of both languages know as many of its words (product names are in
             # both): the language in which more of its words are everyday words decides
             # ("journey max nodes" is English).
-            everyday = _everyday_words(text, leaders)
-            common = {code: len(words) for code, words in everyday.items()}
+            words = _WORDS.findall(text.lower())
+            common = {code: sum(is_common_word(w, code) for w in words) for code in leaders}
             most = max(common.values())
             if sum(1 for v in common.values() if v == most) == 1:
                 return max(common, key=common.get)
@@ -183,8 +177,8 @@ class Understander:
         # announcement), and with the option kb recommended then.
         context = ""
         named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
+        recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
         if follow_up and rewritten is None and previous is not None:
-            recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
             context = f"{previous.query} {recommended}".strip()
         intent = own_intent
         options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
@@ -221,7 +215,7 @@ class Understander:
             # After a recommendation, a question of another kind ("what roles do my team need to
             # build it?") asks about the option recommended; the need that led to it was
             # answered, and its words would pull the search back to the same use case.
-            context = " ".join(self.catalog.label(o, question_lang) for o in named)
+            context = recommended
         need = ""
         if intent == "choose":
             need, fresh = self._choice_need(text, query, own_intent, previous if follow_up else None, question_lang)
