@@ -29,6 +29,7 @@ from kb_service.compose.requirements import Capability, Requirement, asked_in, c
 from kb_service.compose.stance import (
     is_check_row,
     is_comparison_material,
+    prescribed_stances,
     matrix_columns,
     section_options,
     sharpen_group_stances,
@@ -247,7 +248,8 @@ class KnowledgeBase:
             comparison = is_comparison_material(
                 chunk, self.catalog, pages, sections.get((chunk.lang, chunk.path, chunk.heading_path), frozenset())
             )
-            stances = unit_stances(chunk, self.catalog, comparison)
+            stances = (unit_stances(chunk, self.catalog, comparison) if comparison
+                       else prescribed_stances(chunk, self.catalog))
             if [s.unit.text for s in stances] != list(chunk.units):
                 raise IndexLoadError(
                     f"the index at {self.index_root} was chunked by another version of kb: run `kb ingest` to rebuild"
@@ -268,7 +270,9 @@ class KnowledgeBase:
                 capability = capability_of(chunk, columns, analyze)
                 if capability is not None:
                     self._capabilities.setdefault(chunk.lang, []).append(capability)
-            if any(s.option for s in stances):
+            if comparison and any(s.option for s in stances):
+                # A prescription outside comparison material votes where retrieval finds
+                # it; it is not sought out (boost, prototypes) like the guide's own units.
                 self._speaking[chunk.chunk_id] = RECOMMENDING_BOOST
                 vectors = index.units_of(chunk.chunk_id)
                 for stance, vector in zip(stances, vectors):
@@ -285,7 +289,7 @@ class KnowledgeBase:
         # Every unit that speaks for an option, per language, for choice questions.
         self._comparison_units = {}
         for lang in {c.lang for c in index.chunks}:
-            refs = [(row, u) for row, chunk in enumerate(index.chunks) if chunk.lang == lang
+            refs = [(row, u) for row, chunk in enumerate(index.chunks) if chunk.lang == lang and comparisons[row]
                     for u, stance in enumerate(self._stances[chunk.chunk_id]) if stance.option]
             if refs:
                 vectors = np.stack([index.units_of(index.chunks[row].chunk_id)[u] for row, u in refs])

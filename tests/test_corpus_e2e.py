@@ -194,6 +194,16 @@ def test_a_how_to_question_naming_an_option_gets_no_recommendation(corpus_kb):
     assert "Recommended" not in answer.answer and not answer.abstained
 
 
+def test_a_need_the_docs_answer_with_what_to_build_recommends_it(corpus_kb):
+    # The journey FAQ answers low stock with "Create a business event journey:"; without
+    # reading that prescription the guide's "promotional announcement" row won the vote.
+    for question in ["When inventory gets low, we want to alert the customers who viewed the product: journey or campaign?",
+                     "quand les stocks sont bas, on veut prévenir les clients qui ont vu le produit : parcours ou campagne ?"]:
+        answer = corpus_kb.ask(question)
+        assert answer.approach == "journey", question
+        assert "business event journey" in answer.answer or "parcours d’événement métier" in answer.answer
+
+
 def test_an_explicit_language_answers_from_the_twin_section(corpus_kb):
     answer = corpus_kb.ask("which approach for cart abandonment?", lang="fr")
     assert not answer.abstained and answer.lang == "fr" and answer.approach == "journey"

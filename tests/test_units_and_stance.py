@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from kb_service.compose.stance import is_comparison_material, matrix_columns, unit_stances
+from kb_service.compose.stance import (
+    is_comparison_material,
+    matrix_columns,
+    prescribed_option,
+    prescribed_stances,
+    unit_stances,
+)
+from kb_service.compose.extract import render
+from kb_service.compose.passages import Passage
 from kb_service.profiles import load_profile
 from kb_service.text.options import OptionCatalog
 from kb_service.text.units import split_units
-from kb_service.types import Chunk
+from kb_service.types import Chunk, Hit
 
 CATALOG = OptionCatalog(load_profile("journey-optimizer"))
 GUIDE = "help/using/start/journeys-vs-campaigns.md"
@@ -47,6 +55,24 @@ def test_outside_comparison_material_nothing_speaks_for_an_option():
     assert [s.option for s in unit_stances(how_to, CATALOG, comparison=False)] == [None]
     vs = chunk("x", path="help/using/building-journeys/journey.md", heading=("Journeys", "Journeys vs Campaigns: When to use each"))
     assert is_comparison_material(vs, CATALOG, ())
+
+
+def test_a_lead_in_prescribing_what_to_build_speaks_for_it_outside_comparison_material():
+    faq = chunk("**How do I trigger a journey when inventory is low?**\n\nCreate a **business event journey**:\n\n"
+                "1. Configure a business event\n2. Select target audience\n\nLearn more about events.", kind="faq",
+                path="help/using/building-journeys/journey-faq.md", heading=("FAQ", "Advanced"))
+    stances = prescribed_stances(faq, CATALOG)
+    assert [s.option for s in stances] == ["journey", "journey", None]
+    # The answer quotes what to build, not only the step.
+    passage = Passage(hit=Hit(chunk=faq, score=1.0), units=stances, similarity=(0.0,) * 3, matrix={})
+    assert render(passage, [0]).startswith("Create a business event journey: Configure a business event")
+    assert prescribed_option("Use unitary journeys when:", "en", CATALOG) == "journey"
+    assert prescribed_option("Créez un parcours d’événement métier :", "fr", CATALOG) == "journey"
+    # The option's name qualifies a tool or a part, not what to build.
+    assert prescribed_option("Use the journey designer to build your flow:", "en", CATALOG) is None
+    assert prescribed_option("Set up the foundation of your campaign:", "en", CATALOG) is None
+    assert prescribed_option("Utilisez le concepteur de parcours pour créer votre flux :", "fr", CATALOG) is None
+    assert prescribed_option("Most teams use both:", "en", CATALOG) is None
 
 
 def test_decision_rows_speak_for_their_option_and_matrix_rows_for_none():

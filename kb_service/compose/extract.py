@@ -182,7 +182,7 @@ def with_promised_list(passage: Passage, chosen: list[int]) -> list[int]:
 
 def render(passage: Passage, indices) -> str:
     """The units side by side, each under its lead-in the first time that lead-in appears
-    (unless it only names an option, which the answer names itself)."""
+    (unless it only names an option, which the answer names itself; a prescription says more)."""
     out: list[str] = []
     shown_labels: set[str] = set()
     for i in indices:
@@ -190,7 +190,8 @@ def render(passage: Passage, indices) -> str:
         unit = stance.unit
         text = plain(unit.text)
         label = plain(unit.label)
-        if label and label not in shown_labels and stance.option is None and not label.startswith("→"):
+        if (label and label not in shown_labels and (stance.option is None or stance.prescribed)
+                and not label.startswith("→")):
             text = f"{label} {text}"
             shown_labels.add(label)
         out.append(text)

@@ -12,6 +12,11 @@ filed under:
 * else the nearest heading naming one option ("Journey use cases");
 * else the option a statement opens with ("Journeys for behavioral, real-time engagement").
 
+Outside comparison material, one structure still decides: a *prescription*, a lead-in that
+tells the reader which option to build for what the section is about ("Create a business
+event journey:" answering "How do I trigger a journey when inventory is low?"). It is a
+decision step in a how-to's words; the items under it speak for its option.
+
 Never from a word that merely occurs: "journey" in a how-to heading of another page does
 not make its steps a recommendation. A comparison-matrix row (options as columns) speaks
 for no one option; its columns do (``matrix_columns``).
@@ -19,10 +24,11 @@ for no one option; its columns do (``matrix_columns``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
-from kb_service.text.options import OptionCatalog
+from kb_service.text.options import OptionCatalog, fold
 from kb_service.text.units import Unit, plain, split_units
 from kb_service.types import Chunk
 
@@ -32,10 +38,30 @@ MAX_NAME_CELL_WORDS = 5
 _CHECKS = {"✅", "✔", "✔️", "❌", "✖", "❎"}
 
 
+# The imperative verbs a prescription opens with, per language (what to build: not "use the
+# journey designer", whose object is a tool, which the object check below rules out).
+_PRESCRIBING = {
+    "en": re.compile(r"^(?:create|use|build|set up)\s+(?:an?|the)?\s*"),
+    "fr": re.compile(r"^(?:cr[ée]ez|utilisez|cr[ée]er|utiliser|configurez|mettez en place)\s+(?:une?|des|les|le|la)?\s*"),
+}
+# The option's name must be the head of the verb's object, not a word qualifying another
+# thing ("the foundation of your campaign", "le concepteur de parcours"). English puts the
+# head last ("a unitary event-triggered journey", then "using …", "when:" or the end);
+# French first ("un parcours déclenché par …").
+_AFTER_HEAD = {
+    "en": re.compile(r"^[\s:*]*(?:$|using\b|when\b|with\b|for\b|to\b|that\b)"),
+    "fr": re.compile(r""),
+}
+_NOT_THE_HEAD = {"of", "your", "our", "de", "du", "des", "d", "votre", "vos", "notre"}
+MAX_PRESCRIBED_WORDS = {"en": 4, "fr": 0}  # words between the verb's article and the name
+
 @dataclass(frozen=True)
 class UnitStance:
     unit: Unit
     option: str | None  # the option the unit is filed under, None when it speaks for none
+    # Filed by a prescription ("Create a business event journey:"), whose lead-in says more
+    # than the option's name: an answer quotes it.
+    prescribed: bool = False
 
 
 def is_comparison_material(chunk: Chunk, catalog: OptionCatalog, comparison_pages: tuple[str, ...],
@@ -47,6 +73,35 @@ def is_comparison_material(chunk: Chunk, catalog: OptionCatalog, comparison_page
     if any(len(catalog.named(heading, chunk.lang)) >= 2 for heading in chunk.heading_path):
         return True
     return len(section_options) >= 2
+
+
+def prescribed_option(label: str, lang: str, catalog: OptionCatalog) -> str | None:
+    """The option a lead-in prescribes ("Create a business event journey:"), else None."""
+    verb = _PRESCRIBING.get(lang)
+    if verb is None or not label:
+        return None
+    folded = fold(label)
+    opening = verb.match(folded)
+    mentions = catalog.mentions(label, lang)
+    if opening is None or len({m.option_id for m in mentions}) != 1:
+        return None
+    first = mentions[0]
+    if first.start < opening.end():
+        return None
+    between = re.findall(r"\w+", folded[opening.end():first.start])
+    if len(between) > MAX_PRESCRIBED_WORDS[lang] or _NOT_THE_HEAD & set(between):
+        return None
+    return first.option_id if _AFTER_HEAD[lang].match(folded[first.end:]) else None
+
+
+def prescribed_stances(chunk: Chunk, catalog: OptionCatalog) -> tuple[UnitStance, ...]:
+    """Each unit of a chunk outside comparison material, filed under the option its lead-in
+    prescribes, if any."""
+    units = split_units(chunk.text, chunk.kind)
+    if not catalog or chunk.kind == "code":
+        return tuple(UnitStance(u, None) for u in units)
+    return tuple(UnitStance(u, option, prescribed=option is not None)
+                 for u in units for option in [prescribed_option(u.label, chunk.lang, catalog)])
 
 
 def matrix_columns(chunk: Chunk, catalog: OptionCatalog) -> dict[int, str]:
