@@ -110,7 +110,8 @@ def compose(
         members = {o: catalog.members(o) for o in catalog.options}
         need = set(analyze(f"{analysis.need or analysis.query} {docs_words}", lang))
         choice = decide(passages, members, prototypes, need, analyze, weight, candidates, requirements,
-                        shortlist=_shortlist(analysis, catalog))
+                        shortlist=_shortlist(analysis, catalog),
+                        asked=frozenset(terms | set(analyze(docs_words, lang))))
         if choice is not None:
             lines, approach = _choice_lines(choice), choice.winner.option
             lines.extend(_separating_lines(choice, requirements, members))

@@ -94,16 +94,20 @@ def _matrix_votes(passage: Passage, relevance: float, need: set[str], analyze: A
 
 
 def votes(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]], need: set[str] = frozenset(),
-          analyze: Analyzer | None = None, weight: TermWeight | None = None) -> dict[str, Vote]:
+          analyze: Analyzer | None = None, weight: TermWeight | None = None,
+          asked: frozenset[str] = frozenset()) -> dict[str, Vote]:
     """Option -> its summed evidence and its strongest unit."""
     totals: dict[str, float] = {}
     strongest: dict[str, tuple[float, int, int]] = {}
     for p_index, (passage, relevance) in enumerate(zip(passages[:READ], _relevance(passages[:READ]))):
         focus = passage.focus_index()
+        restated = _restated(passage, asked, analyze, weight)
         best: dict[str, tuple[float, int]] = _matrix_votes(passage, relevance, need, analyze, weight)
         for u_index, (stance, cosine) in enumerate(zip(passage.units, passage.need_similarity or passage.similarity)):
             if stance.option is None:
                 continue
+            if u_index == 0:
+                cosine = max(cosine, restated)
             words = (word_overlap(need, stance.unit.embed_text, passage.chunk.lang, analyze, weight)
                      if analyze is not None and weight is not None else 0.0)
             evidence = relevance * (max(0.0, cosine) + WORD_SHARE * words) * (FOCUS_WEIGHT if u_index == focus else 1.0)
@@ -118,6 +122,21 @@ def votes(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]], n
         for option, total in totals.items()
         if total > 0
     }
+
+
+def _restated(passage: Passage, asked: frozenset[str], analyze: Analyzer | None, weight: TermWeight | None) -> float:
+    """How much of an FAQ entry's own question the asker's question (its analysed words,
+    ``asked``) restates, by the FAQ question's telling words.
+
+    An FAQ answer opens with its answer to its question; asked that question in other words
+    ("which approach is the easiest to build first?" for "Which approach is easier to
+    build?"), its opening unit is what the asker wants, however far its wording is from the
+    need's in meaning. Only the opening unit: the rest qualifies it."""
+    chunk = passage.chunk
+    if chunk.kind != "faq" or len(chunk.heading_path) < 2 or analyze is None or weight is None or not asked:
+        return 0.0
+    own = set(analyze(chunk.heading_path[-1], chunk.lang))
+    return word_overlap(own, " ".join(asked), chunk.lang, lambda text, lang: text.split(), weight) if own else 0.0
 
 
 def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Analyzer | None,
@@ -137,7 +156,8 @@ def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Anal
 def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
            prototypes: Mapping[str, float], need: set[str] = frozenset(), analyze: Analyzer | None = None,
            weight: TermWeight | None = None, candidates: Sequence[Candidate] = (),
-           requirements: Sequence[Requirement] = (), shortlist: frozenset[str] = frozenset()) -> Choice | None:
+           requirements: Sequence[Requirement] = (), shortlist: frozenset[str] = frozenset(),
+           asked: frozenset[str] = frozenset()) -> Choice | None:
     """The recommended option, or None when nothing speaks for any. ``need``: the analysed
     words of what the options must fit; ``candidates``: the comparison units nearest to it;
     ``requirements``: the capabilities the need asks for or declines (compose.requirements),
@@ -152,7 +172,7 @@ def decide(passages: Sequence[Passage], members: Mapping[str, tuple[str, ...]],
 
     Votes of nearest units are merged into the passages' by option; a vote's passage index
     then refers to ``passages + [candidate passages]``, in that order."""
-    tally = votes(passages, members, need, analyze, weight)
+    tally = votes(passages, members, need, analyze, weight, asked)
     extra = list(passages)
     for option, evidence, candidate in nearest_votes(candidates, need, analyze, weight):
         if option is None:
