@@ -104,6 +104,12 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("which features does an orchestrated campaign have?", "en", "other"),
         ("we notify the affected customers once. What kind of campaign is that?", "en", "choose"),
         ("un rappel par réservation : quelle fonctionnalité permet ça ?", "fr", "choose"),
+        # What to build, asked of the verb; which of the options named.
+        ("we send the same digest to every member each week. what should we set that up as?", "en", "choose"),
+        ("relance automatique si pas d'ouverture sous 3 jours : on crée quoi ?", "fr", "choose"),
+        ("alertes de fraude en temps réel, je choisis quoi ?", "fr", "choose"),
+        ("Which of journeys or orchestrated campaigns handles one message per booking?", "en", "choose"),
+        ("which of the channels work with journeys?", "en", "can"),
     ],
 )
 def test_intents(question, lang, intent):

@@ -23,7 +23,7 @@ _CHOOSE = {
     "en": re.compile(
         r"""\b(which|what)\s+(approach|option|one|type|kind|tool|solution|method)\b(?!\s+of\b)
           | \b(which|what)\s+[\w-]+\s+(approach|option|tool|solution)s?\b(?!\s+of\b)
-          | \b(which|what)\b(?!\s+(range|values?|numbers?|limits?|size|duration|maximum|minimum|amount)\b)[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build)
+          | \b(which|what)\b(?!\s+(range|values?|numbers?|limits?|size|duration|maximum|minimum|amount)\b)[^?.]{0,50}\b(should|would|do|does|could|can)\s+(i|we|you|they)\s+(use|pick|choose|go\s+with|recommend|opt|build|create|set\s+(it|this|that)\s+up\s+as)
           | \b(which|what)\s+(kind|type|sort)\s+of\s+(setup|set-up|tool|solution|approach|option|thing|send|sending)\b
           | \b(should|would)\s+(i|we)\s+(use|go\s+with|pick|choose|build|opt|set\s+(it|this|that)\s+up\s+as)\b[^?.]{0,60}\bor\b
           | \b(recommend|recommended|recommendation|suggest)\b
@@ -50,6 +50,8 @@ _CHOOSE = {
           | \b(meilleur|meilleure|mieux|plus\s+simple|plus\s+adapt[ée]e?)\b
           | \b(plut[ôo]t)\b
           | \b(j'utilise|on\s+utilise|utiliser|choisir|prendre|partir\s+sur|je\s+pars\s+sur|on\s+part\s+sur|je\s+prends|on\s+prend)\s+quoi\b
+          # "je choisis quoi ?", "on crée quoi ?": what to pick or build, asked of the verb
+          | \b(je|j'|on|nous)\s*(choisis|choisit|choisissons|cr[ée]e|cr[ée]ons|monte|montons|mets|met|mettons)\s+quoi\b
           | \bquel(le)?s?\s+(type|genre|sorte)\s+(d'|de\s+)(envoi|campagne|outil|approche|solution|dispositif)
           | \bquoi\s+(utiliser|choisir|prendre)\b
           | \bquel(le)?\s+(fonctionnalit[ée]|produit)\s+(fait|permet|g[eè]re|couvre|convient|utiliser)\b
@@ -208,6 +210,14 @@ _WHICH_BEFORE = re.compile(
 _KIND_AFTER = re.compile(r"\s*(type|kind|sort)\b")
 
 
+# "Which of journeys, action or orchestrated campaigns …?": choosing among the options named.
+_WHICH_OF = re.compile(r"\bwhich\s+of\s+(the\s+)?", re.I)
+
+
+def _which_of_options(ask: str, mentions) -> bool:
+    return any(m.start == match.end() for match in _WHICH_OF.finditer(ask) for m in mentions)
+
+
 def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
     """Which one of a group's members ("which campaign type?" between action and API-triggered
     campaigns); "which journey type?" asks for a kind of one option, not between options."""
@@ -291,7 +301,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
+    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or _which_of_options(ask, mentions) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(_LIMIT_AS_VERB.sub(" ", ask))) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
