@@ -110,6 +110,10 @@ CATALOG = OptionCatalog(load_profile("journey-optimizer"))
         ("alertes de fraude en temps réel, je choisis quoi ?", "fr", "choose"),
         ("Which of journeys or orchestrated campaigns handles one message per booking?", "en", "choose"),
         ("which of the channels work with journeys?", "en", "can"),
+        # Whether the need told before is one option's job.
+        ("members who reach Gold get a congratulation, then a follow-up a week later. Is that a journey?", "en", "choose"),
+        ("une newsletter mensuelle à tous les abonnés, c'est une campagne d'action ?", "fr", "choose"),
+        ("Is a journey able to send SMS?", "en", "can"),
     ],
 )
 def test_intents(question, lang, intent):

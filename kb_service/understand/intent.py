@@ -218,6 +218,17 @@ def _which_of_options(ask: str, mentions) -> bool:
     return any(m.start == match.end() for match in _WHICH_OF.finditer(ask) for m in mentions)
 
 
+# "… Is that a journey?", "c'est un parcours ?": whether the need told before is one option's
+# job, which is asking which option fits it; the ask is the name and little else.
+_IS_IT = re.compile(r"^\W*(?:is\s+(?:that|this|it)|would\s+(?:that|this|it)\s+be|(?:c'est|est-ce)(?:\s+bien)?)\s+(?:an?\s+|une?\s+)?", re.I)
+
+
+def _is_it_an_option(ask: str, mentions) -> bool:
+    opening = _IS_IT.match(ask)
+    return bool(opening) and any(m.start == opening.end() and not re.search(r"\w", ask[m.end:])
+                                 for m in mentions)
+
+
 def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
     """Which one of a group's members ("which campaign type?" between action and API-triggered
     campaigns); "which journey type?" asks for a kind of one option, not between options."""
@@ -301,7 +312,7 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or _which_of_options(ask, mentions) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
+    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or _which_of_options(ask, mentions) or _is_it_an_option(ask, mentions) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(_LIMIT_AS_VERB.sub(" ", ask))) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
