@@ -220,13 +220,12 @@ def _which_of_options(ask: str, mentions) -> bool:
 
 # "… Is that a journey?", "c'est un parcours ?": whether the need told before is one option's
 # job, which is asking which option fits it; the ask is the name and little else.
-_IS_IT = re.compile(r"^\W*(?:is\s+(?:that|this|it)|would\s+(?:that|this|it)\s+be|(?:c'est|est-ce)(?:\s+bien)?)\s+(?:an?\s+|une?\s+)?", re.I)
+_IS_IT = re.compile(r"(?:^|[,;:])\W*(?:is\s+(?:that|this|it)|would\s+(?:that|this|it)\s+be|(?:c'est|est-ce)(?:\s+bien)?)\s+(?:an?\s+|une?\s+)?", re.I)
 
 
 def _is_it_an_option(ask: str, mentions) -> bool:
-    opening = _IS_IT.match(ask)
-    return bool(opening) and any(m.start == opening.end() and not re.search(r"\w", ask[m.end:])
-                                 for m in mentions)
+    return any(m.start == opening.end() and not re.search(r"\w", ask[m.end:])
+               for opening in _IS_IT.finditer(ask) for m in mentions)
 
 
 def _asks_which_kind(ask: str, mentions, catalog: OptionCatalog) -> bool:
