@@ -212,6 +212,13 @@ def test_a_question_restating_a_guide_faq_gets_that_faq_answer(corpus_kb):
     assert answer.answer.startswith("Recommended: Action Campaign — Action Campaigns are typically the simplest")
 
 
+def test_the_one_item_of_a_list_that_holds_the_ask_answers_alone(corpus_kb):
+    # journey.md's seven key steps: the dry-run step answers, under its lead-in, not the list.
+    answer = corpus_kb.ask("what is dry run for, when building a journey?")
+    assert answer.answer.startswith("Follow these key steps: Dry run the journey: Use Dry run to test the journey")
+    assert "Set up prerequisites" not in answer.answer
+
+
 def test_an_explicit_language_answers_from_the_twin_section(corpus_kb):
     answer = corpus_kb.ask("which approach for cart abandonment?", lang="fr")
     assert not answer.abstained and answer.lang == "fr" and answer.approach == "journey"

@@ -26,6 +26,7 @@ BUDGET_CHARS = 480
 # A list under a lead-in ("Two categories:", "Common reasons:") is quoted whole when it is
 # short enough: the lead-in promises all of it, and one item of three misleads.
 LIST_ITEMS = 8
+STANDS_OUT = float(__import__("os").environ.get("SO", "1.5"))  # best item / next best of its list
 LIST_BUDGET = 700
 # A short FAQ answer is one unit of meaning: quoted whole rather than sentence by sentence.
 FAQ_BUDGET = 500
@@ -109,7 +110,14 @@ def quote(passage: Passage, analysis: QueryAnalysis, terms: set[str], analyze: A
     asks_the_faqs_question = bool(total) and sum(weight(t) for t in faq_terms & terms) / total >= FAQ_QUESTION_HELD
     if analysis.intent == "can" and asks_the_faqs_question and 0 not in chosen and opens_yes_no:
         chosen.append(0)  # "No, you must rebuild …": the FAQ's first word answers the yes/no
-    chosen = sorted(set(chosen) | set(whole_list(passage, ranked[0], steps=analysis.intent == "howto")))
+    run = whole_list(passage, ranked[0], steps=analysis.intent == "howto")
+    rest = [scores[i] for i in run if i != ranked[0]]
+    if rest and best >= STANDS_OUT * max(rest) and not analysis.compares:
+        # One item holds what is asked ("what does dry run do?" among a journey's steps): it
+        # answers alone, under its lead-in; a list whose items share the asking ("two kinds
+        # of caps") answers whole, as does one whose items are compared.
+        run = [ranked[0]]
+    chosen = sorted(set(chosen) | set(run))
     chosen = with_antecedents(passage, with_promised_list(passage, chosen))
     if faq:
         length = sum(len(s.unit.text) for s in passage.units)

@@ -286,6 +286,15 @@ def asks_yes_no(question: str, lang: str) -> bool:
     return bool(pattern.search(fold(last_ask(question))))
 
 
+# "différentes commandes" is not a comparison: the nouns and verbs only.
+_COMPARES = re.compile(r"\b(diff[ée]rences?|differ|diff[ée]rencie\w*|compar(?:e|es|er|ez|ed|ing|aison|ison)|vs\.?|versus)(?!\w)", re.I)
+
+
+def asks_difference(question: str, lang: str) -> bool:
+    """The question's ask is how things differ ("test mode vs dry run - what's the difference?")."""
+    return bool(_COMPARES.search(last_ask(question)))
+
+
 def asks_price(question: str, lang: str) -> bool:
     """The question's ask is about a price. A price the asker's scenario mentions ("when a
     product's price drops, we want to warn … Parcours ou campagne ?") is their business, not
