@@ -26,7 +26,7 @@ BUDGET_CHARS = 480
 # A list under a lead-in ("Two categories:", "Common reasons:") is quoted whole when it is
 # short enough: the lead-in promises all of it, and one item of three misleads.
 LIST_ITEMS = 8
-STANDS_OUT = float(__import__("os").environ.get("SO", "1.5"))  # best item / next best of its list
+STANDS_OUT = 1.5  # a list item this many times better than the next of its list answers alone
 LIST_BUDGET = 700
 # A short FAQ answer is one unit of meaning: quoted whole rather than sentence by sentence.
 FAQ_BUDGET = 500
