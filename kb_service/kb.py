@@ -272,7 +272,8 @@ class KnowledgeBase:
                     self._capabilities.setdefault(chunk.lang, []).append(capability)
             if comparison and any(s.option for s in stances):
                 # A prescription outside comparison material votes where retrieval finds
-                # it; it is not sought out (boost, prototypes) like the guide's own units.
+                # it; it is not sought out like the guide's own units (boost, prototypes,
+                # nearest units below).
                 self._speaking[chunk.chunk_id] = RECOMMENDING_BOOST
                 vectors = index.units_of(chunk.chunk_id)
                 for stance, vector in zip(stances, vectors):

@@ -136,7 +136,8 @@ def _restated(passage: Passage, asked: frozenset[str], analyze: Analyzer | None,
     if chunk.kind != "faq" or len(chunk.heading_path) < 2 or analyze is None or weight is None or not asked:
         return 0.0
     own = set(analyze(chunk.heading_path[-1], chunk.lang))
-    return word_overlap(own, " ".join(asked), chunk.lang, lambda text, lang: text.split(), weight) if own else 0.0
+    total = sum(weight(t) for t in own)
+    return sum(weight(t) for t in own & asked) / total if total else 0.0
 
 
 def nearest_votes(candidates: Sequence[Candidate], need: set[str], analyze: Analyzer | None,

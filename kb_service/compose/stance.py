@@ -50,10 +50,11 @@ _PRESCRIBING = {
 # French first ("un parcours déclenché par …").
 _AFTER_HEAD = {
     "en": re.compile(r"^[\s:*]*(?:$|using\b|when\b|with\b|for\b|to\b|that\b)"),
-    "fr": re.compile(r""),
+    "fr": re.compile(r""),  # anything may follow the head
 }
 _NOT_THE_HEAD = {"of", "your", "our", "de", "du", "des", "d", "votre", "vos", "notre"}
 MAX_PRESCRIBED_WORDS = {"en": 4, "fr": 0}  # words between the verb's article and the name
+
 
 @dataclass(frozen=True)
 class UnitStance:

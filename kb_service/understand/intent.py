@@ -320,7 +320,8 @@ def classify(question: str, lang: str, catalog: OptionCatalog, *, small_talk: bo
     # "test mode vs dry run" asks for the difference.
     versus = bool(_VERSUS.search(ask))
     whatis = bool(_WHATIS[lang].search(ask)) or (versus and not side_by_side)
-    choose = side_by_side or _asks_which_kind(ask, mentions, catalog) or _which_of_options(ask, mentions) or _is_it_an_option(ask, mentions) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions)))
+    choose = (side_by_side or _asks_which_kind(ask, mentions, catalog) or _which_of_options(ask, mentions)
+              or _is_it_an_option(ask, mentions) or bool(_CHOOSE[lang].search(_without_list_asks(ask, mentions))))
     howto = bool(_HOWTO[lang].search(ask))
     quantity = bool(_QUANTITY[lang].search(_LIMIT_AS_VERB.sub(" ", ask))) or asks_price(ask, lang)
     strong_quantity = bool(_STRONG_QUANTITY[lang].search(ask))
