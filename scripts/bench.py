@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))  # loadgen, also when run as `kb bench`
 
 from kb_service.understand.small_talk import without_greeting  # noqa: E402  (light: no model, no index)
+from ports import free_port  # noqa: E402
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 _SERVERS: list[subprocess.Popen] = []
@@ -148,11 +149,6 @@ def kb_command() -> list[str]:
     script = Path(sys.executable).parent / "kb"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "kb_service.cli"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_status(pid: int, field: str) -> int | None:

@@ -23,6 +23,8 @@ from typing import Callable, TypeVar
 
 import httpx
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 HAPROXY_CFG = REPO / "deploy" / "haproxy.cfg"
 # Debian puts haproxy in /usr/sbin, which a non-root PATH may lack.
@@ -30,11 +32,6 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 T = TypeVar("T")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition: Callable[[], T], what: str, timeout_s: float, interval_s: float = 0.1) -> T:

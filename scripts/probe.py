@@ -26,16 +26,13 @@ from pathlib import Path
 
 import httpx
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 ADMIN = "probe-admin-key"
 KEY = "probe-api-key"
 ASK = {"question": "which approach for cart abandonment?"}
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -12,12 +12,15 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
+import sys
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from ports import free_port  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
@@ -38,11 +41,6 @@ def _bin_dir() -> Path:
     return Path(candidates[-1]).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class PgCluster:
     def __init__(self) -> None:
@@ -50,7 +48,7 @@ class PgCluster:
         self.root = Path(tempfile.mkdtemp(prefix="kb-pg-"))
         self.data = self.root / "data"
         self.socket_dir = self.root / "run"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
 
     @property

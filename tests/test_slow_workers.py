@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,14 @@ import pytest
 pytest.register_assert_rewrite("tests.api_fixtures")
 from tests.api_fixtures import REPO, Server, _wait_ready  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+from ports import free_port  # noqa: E402
+
 pytest_plugins = ["tests.api_fixtures"]
 pytestmark = pytest.mark.slow
 
 ADMIN = "workers-admin-key"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +40,7 @@ def two_workers(api_index: Path, tmp_path_factory):
 
 @contextmanager
 def _kb_serve(api_index: Path, tmp: Path, **env_overrides: str):
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
     env.update({"HF_HUB_OFFLINE": "1", "KB_INDEX": str(api_index), "KB_ADMIN_KEY": ADMIN, "KB_WORKERS": "2"})
     env.update(env_overrides)
