@@ -494,3 +494,12 @@ def test_transforming_a_campaign_is_converting_it(corpus_kb):
     # The French FAQ asks "Puis-je convertir une campagne en parcours ?"; askers say "transformer".
     answer = corpus_kb.ask("Je peux transformer une campagne existante en parcours ?")
     assert not answer.abstained and "recréer" in answer.answer
+
+
+def test_equally_rare_words_keep_the_askers_order_in_the_subject(corpus_kb):
+    # Words no chunk holds are equally rare; their order in the subject must not follow
+    # Python's string hashing, which changes from one process to the next (an answer
+    # weighed them in that order, and one answer in about two thousand changed with it).
+    analysis = corpus_kb.understand("zorblatt quixxelby vantrope frimbulous")
+    unseen = [t for t in analysis.subject if t.startswith(("zorbl", "quixx", "vantr", "frimb"))]
+    assert [t[:5] for t in unseen] == ["zorbl", "quixx", "vantr", "frimb"]

@@ -221,7 +221,10 @@ class Understander:
             need, fresh = self._choice_need(text, query, own_intent, previous if follow_up else None, question_lang)
             if fresh:
                 context = ""
-        terms = sorted(set(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
+        # Rarest first; among equally rare terms, the asker's order (a set's order would
+        # change with Python's string hashing from one process to the next, and the terms
+        # the answer weighs first with it).
+        terms = sorted(dict.fromkeys(analyze(query, question_lang)), key=lambda t: -self.specificity(t, question_lang))
         return QueryAnalysis(
             text=text,
             query=query,
