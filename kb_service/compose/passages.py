@@ -44,6 +44,6 @@ def word_overlap(query_terms: set[str], text: str, lang: str, analyze: Analyzer,
     """Share of the question's words, weighted by how telling they are, that ``text`` holds."""
     if not query_terms:
         return 0.0
-    total = sum(weight(t) for t in query_terms)
-    found = query_terms & set(analyze(text, lang))
-    return sum(weight(t) for t in found) / total if total else 0.0
+    total = sum(map(weight, query_terms))
+    found = query_terms.intersection(analyze(text, lang))
+    return sum(map(weight, found)) / total if total else 0.0

@@ -10,6 +10,7 @@ read as "journey". With no profile the catalog is empty and finds nothing.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import unicodedata
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _MARKUP = re.compile(r"\*\*|__|[*_`\[\]]")
 
 
+@lru_cache(maxsize=65536)  # the same names and unit texts are folded for every question
 def fold(text: str) -> str:
     """Lower case, NFC, plain apostrophes, no Markdown emphasis: how names are compared."""
     text = unicodedata.normalize("NFC", text).translate(_APOSTROPHES)

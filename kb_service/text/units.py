@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Sentence ends: . ! ? … followed by a space; French puts a space before ! and ?, so the
 # punctuation is what counts, not the next letter's case. Decimal numbers ("2.5") and
@@ -40,6 +41,9 @@ class Unit:
         return f"{self.label} {self.text}".strip() if self.label else self.text
 
 
+# Answering compares the same unit texts for question after question: cached, like the
+# lexical analysis (store/lexical.py), and bounded so distinct texts cannot grow it without end.
+@lru_cache(maxsize=65536)
 def plain(text: str) -> str:
     """Text without Markdown emphasis and with collapsed spaces (for matching and display)."""
     return " ".join(_MARKUP.sub("", text).split())
