@@ -415,7 +415,9 @@ class KnowledgeBase:
             # A name the docs never use in the ask itself ("… in Adobe Target?") is what the
             # question is about, however long it is; names in a scenario's statements are the
             # asker's business, counted per words. A choice is about the need, not its names.
-            in_ask = retriever.unknown_names(last_ask(analysis.text), lang)
+            ask = last_ask(analysis.text)
+            # Retrieval counted them in its query already; most questions are their own ask.
+            in_ask = result.unknown_names if ask == analysis.query else retriever.unknown_names(ask, lang)
             features["unknown_names"] = max(features["unknown_names"], float(in_ask))
         if analysis.context:
             # A follow-up's words are read with the conversation's: "je le monte comment ?"

@@ -28,7 +28,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -148,7 +147,6 @@ def machine() -> dict:
 def kb_command() -> list[str]:
     script = Path(sys.executable).parent / "kb"
     return [str(script)] if script.is_file() else [sys.executable, "-m", "kb_service.cli"]
-
 
 
 def proc_status(pid: int, field: str) -> int | None:

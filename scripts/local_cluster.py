@@ -33,7 +33,6 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 T = TypeVar("T")
 
 
-
 def wait_until(condition: Callable[[], T], what: str, timeout_s: float, interval_s: float = 0.1) -> T:
     """Poll ``condition`` until it returns something true; AssertionError after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

@@ -34,7 +34,6 @@ KEY = "probe-api-key"
 ASK = {"question": "which approach for cart abandonment?"}
 
 
-
 @contextmanager
 def serve(index: Path, home: Path, **env_overrides: str):
     port = free_port()

@@ -12,17 +12,17 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import sys
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "scripts"))
 from ports import free_port  # noqa: E402
 
-PROJECT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 60
 
 
@@ -39,7 +39,6 @@ def _bin_dir() -> Path:
     if not candidates:
         raise PgUnavailable("PostgreSQL's binaries are not installed (scripts/system-deps.sh postgresql failed)")
     return Path(candidates[-1]).parent
-
 
 
 class PgCluster:

@@ -8,6 +8,7 @@ import sys
 from tests.api_fixtures import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
+import ports  # noqa: E402
 from ports import _ephemeral_start, free_port  # noqa: E402
 
 
@@ -21,8 +22,6 @@ def test_ports_are_distinct_bindable_and_below_the_ephemeral_range():
 
 
 def test_a_port_something_listens_on_is_skipped(monkeypatch):
-    import ports
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -31,7 +31,6 @@ pytestmark = pytest.mark.slow
 ADMIN = "workers-admin-key"
 
 
-
 @pytest.fixture(scope="module")
 def two_workers(api_index: Path, tmp_path_factory):
     with _kb_serve(api_index, tmp_path_factory.mktemp("workers")) as server:

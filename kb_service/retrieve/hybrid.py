@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import partial
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -42,7 +41,6 @@ UNFAMILIAR_WORDS_WEIGHT = 1.0
 # this share of the language's chunks hold scores this much higher.
 RARE_PAIR_SHARE = 0.02
 PHRASE_BOOST = 1.15
-UNKNOWN_NAMES_CACHED = 4096  # questions whose names were counted, per index
 # A word in capitals this common in the language (Zipf: "ok" 5.1, "crm" 3.0) is not a name.
 EVERYDAY_CAPITALS_ZIPF = 5.0
 # A follow-up turn is searched with the earlier turn's words beside its own, at this weight,
@@ -289,9 +287,6 @@ class HybridRetriever:
             lang: index.dense.subset(rows) for lang, rows in self._rows_by_lang.items() if len(rows) <= SUBSET_EXACT_MAX
         }
         self._lang_masks = {lang: self._row_mask(rows) for lang, rows in self._rows_by_lang.items()}
-        # unknown_names per (question, language): an answer asks it again of the same words
-        # (the other language's retrieval, the confidence features).
-        self._unknown_names: dict[tuple[str, str], int] = {}
 
     def _focus_text(self, handle_id: str | None) -> str | None:
         """The matched list item's text; a matched FAQ question says nothing the answer lacks."""
@@ -372,18 +367,10 @@ class HybridRetriever:
 
     def term_weight(self, lang: str) -> Callable[[str], float]:
         """An analysed word's IDF among ``lang``'s chunks: how telling it is of a passage."""
-        known = self._idf_by_lang.get(lang)
-        if known is None:
-            return partial(self._idf, lang=lang)
-        unseen = self._unseen_idf[lang]
+        known = self._idf_by_lang.get(lang, {})
+        unseen = self._unseen_idf.get(lang, _idf(0, len(self._rows_by_lang.get(lang, ()))))
         # One dict lookup: composing an answer weighs words some five hundred times.
         return lambda term: known.get(term, unseen)
-
-    def _idf(self, term: str, lang: str) -> float:
-        known = self._idf_by_lang.get(lang)
-        if known is None:
-            return _idf(0, len(self._rows_by_lang.get(lang, ())))
-        return known.get(term, self._unseen_idf[lang])
 
     def _rare_pairs(self, question: str, lang: str) -> frozenset[tuple[str, str]]:
         """The question's pairs of words in a row that few of ``lang``'s chunks hold."""
@@ -397,15 +384,6 @@ class HybridRetriever:
         "Marketo", "Salesforce", "Kubernetes", "Tokyo": a product or place the docs never
         mention is the clearest sign of a question about something else.
         """
-        key = (question, lang)
-        known = self._unknown_names.get(key)
-        if known is None:
-            if len(self._unknown_names) >= UNKNOWN_NAMES_CACHED:
-                self._unknown_names.clear()  # bounded: a stream of distinct questions
-            known = self._unknown_names[key] = self._count_unknown_names(question, lang)
-        return known
-
-    def _count_unknown_names(self, question: str, lang: str) -> int:
         lexical = self.index.lexical.get(lang)
         if lexical is None:
             return 0

@@ -10,9 +10,9 @@ read as "journey". With no profile the catalog is empty and finds nothing.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from kb_service.types import OptionSpec, Profile
 
