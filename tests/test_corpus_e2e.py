@@ -490,6 +490,28 @@ def test_a_question_of_another_kind_after_a_recommendation_is_about_the_recommen
     assert again.intent == "choose"
 
 
+def test_a_turn_that_does_not_point_back_is_still_read_with_the_conversation(corpus_kb):
+    # "more than that" sits past the opening words and no continuation word opens the turn.
+    history = ["How many activities can a journey have?"]
+    analysis = corpus_kb.understand("what would you suggest when my flow needs more than that?", history=history)
+    assert "activities" in analysis.context
+    # The topic two turns back is kept: a business, then its need, then "which approach?".
+    history = ["We're a SaaS company and want to contact customers whose subscription expires in the next 30 days.",
+               "Subscriptions live in their own table, linked to accounts and users."]
+    analysis = corpus_kb.understand("Which approach would you recommend?", history=history)
+    assert "subscription expires" in analysis.context and "own table" in analysis.context
+
+
+def test_an_option_an_earlier_answer_names_in_passing_is_not_the_topic(corpus_kb):
+    # Only a recommendation puts its option in the topic; a how-to answer mentioning
+    # journeys is not one.
+    history = ["What's the difference between test mode and dry run?"]
+    previous = "Test mode lets you run the journey with test profiles; dry run executes the journey [1]"
+    analysis = corpus_kb.understand("and does either of them actually message real customers?", history=history,
+                                    previous_answer=previous)
+    assert not analysis.context.endswith("Journeys")
+
+
 def test_transforming_a_campaign_is_converting_it(corpus_kb):
     # The French FAQ asks "Puis-je convertir une campagne en parcours ?"; askers say "transformer".
     answer = corpus_kb.ask("Je peux transformer une campagne existante en parcours ?")

@@ -38,6 +38,8 @@ OWN_WORDS = 2
 LEANING_ZIPF = 1.5
 # A follow-up choice whose own need has this many words describes a need of its own.
 NEW_NEED_WORDS = 4
+# The earlier user turns a conversation's turn is retrieved beside: a business, then its need.
+CONTEXT_TURNS = 2
 # "same question for an action campaign": a subject this short that names an option swaps it in.
 MAX_OPTION_SUBJECT_WORDS = 4
 
@@ -172,14 +174,18 @@ class Understander:
         follow_up = bool(history) and not small and (is_follow_up(text) or adds_to_the_ask)
         rewritten = (standalone(text, history) or self._option_swapped(text, previous, question_lang)) if follow_up else None
         query = rewritten or text
-        # A follow-up that is not a plain swap of subject is retrieved with the topic of the
+        # A turn in a conversation that is not a plain swap of subject is retrieved with the
         # turns before it beside it ("can we have it go out at 8am?" after the ski-resort
-        # announcement), and with the option kb recommended then.
+        # announcement; "what if my flow needs more than that?"), whether or not its words
+        # point back: its own words weigh more, and the topic is often two turns back (a
+        # business, then its need, then "which approach?"). After a recommendation, the option
+        # kb recommended is part of the topic; any other answer names options in passing.
         context = ""
         named = self.catalog.named(previous_answer, question_lang)[:1] if previous_answer and self.catalog else []
         recommended = " ".join(self.catalog.label(o, question_lang) for o in named)
-        if follow_up and rewritten is None and previous is not None:
-            context = f"{previous.query} {recommended}".strip()
+        if rewritten is None and previous is not None:
+            earlier = " ".join(history[-CONTEXT_TURNS:])
+            context = f"{earlier} {recommended if previous.intent == 'choose' else ''}".strip()
         intent = own_intent
         options = tuple(self.catalog.named(text, question_lang)) if self.catalog else ()
         if (not options and named and follow_up and rewritten is None and previous is not None
