@@ -36,7 +36,7 @@ from kb_service.compose.stance import (
     unit_stances,
 )
 from kb_service.profiles import load_profile
-from kb_service.retrieve.hybrid import UNIT_LIFT, HybridRetriever, RetrievalResult
+from kb_service.retrieve.hybrid import HybridRetriever, RetrievalResult
 from kb_service.store.index import IndexLoadError, LoadedIndex, load_index
 from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog
@@ -366,9 +366,6 @@ class KnowledgeBase:
             strict_lang=strict_lang,
             boost=boost or None,
             context=analysis.context or None,
-            # A choice is argued by passages that describe an option as a whole; a fact sits
-            # in one unit of its chunk (see UNIT_LIFT).
-            unit_lift=0.0 if analysis.intent == "choose" else UNIT_LIFT,
         )
 
     def search(self, query: str, *, k: int = 10, lang: str | None = None, path_prefix: str | None = None) -> SearchResult:

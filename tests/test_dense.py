@@ -148,21 +148,3 @@ def test_build_rejects_bad_input():
         DenseIndex.build(np.zeros(4, dtype=np.float32))
     with pytest.raises(ValueError):
         DenseIndex.build(unit_vectors(4, 8), kind="ivf")
-
-
-def test_a_row_subset_lifts_a_row_halfway_towards_its_best_unit(vectors):
-    # Rows 0-3; row 2 holds a unit equal to the query (cosine 1), row 0 a unit opposite to it.
-    subset = DenseIndex.build(vectors, kind="flat").subset(np.array([0, 1, 2, 3]))
-    query = vectors[10]
-    plain = dict(zip(range(4), (vectors[:4] @ query).tolist()))
-    units = (np.stack([-query, vectors[5], query]), np.array([0, 1]), np.array([0, 2]))
-    scores, rows, top = subset.search_lifted(query, 4, units, 0.5)
-    lifted = dict(zip(rows.tolist(), scores.tolist()))
-    assert rows[0] == 2
-    assert lifted[2] == pytest.approx(plain[2] + 0.5 * (1.0 - plain[2]), abs=1e-6)
-    # A unit worse than its chunk never lowers it; a chunk without units keeps its cosine.
-    assert lifted[0] == pytest.approx(plain[0], abs=1e-6)
-    assert lifted[1] == pytest.approx(plain[1], abs=1e-6)
-    assert lifted[3] == pytest.approx(plain[3], abs=1e-6)
-    assert top == pytest.approx(max(plain.values()), abs=1e-6)  # the unlifted best
-    assert subset.search_lifted(query, 0, units, 0.5)[1].size == 0

@@ -27,10 +27,6 @@ DUPLICATE_COSINE = 0.92
 # English: its French vectors are noisier, so French leans on BM25 with French stemming.
 # Chosen on our own questions (eval/questions.jsonl); see README "Retrieval choices".
 DENSE_WEIGHT = {"en": 0.7, "fr": 0.35}
-# A chunk's vector is its whole text with its heading path; a fact stated in one of its units
-# (a list item, a row, an FAQ answer) is diluted there. A chunk's dense score is therefore
-# lifted halfway towards its best unit's cosine when that is higher.
-UNIT_LIFT = 0.5
 RELATED_WORDS_WEIGHT = 0.15  # chosen on our own questions (eval/questions.jsonl)
 # A vocabulary group that the question reaches only through words at most RARE_DF chunks use
 # ("parcel": none; "réactiver": one, as "réactives") is searched by the docs' own words for
@@ -291,27 +287,6 @@ class HybridRetriever:
             lang: index.dense.subset(rows) for lang, rows in self._rows_by_lang.items() if len(rows) <= SUBSET_EXACT_MAX
         }
         self._lang_masks = {lang: self._row_mask(rows) for lang, rows in self._rows_by_lang.items()}
-        self._unit_blocks = {lang: self._units_block(subset.rows) for lang, subset in self._dense_subsets.items()}
-
-    def _units_block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The unit vectors of ``rows``' chunks gathered once, with where each chunk's units
-        start and which positions of ``rows`` have any (for a per-chunk maximum)."""
-        index = self.index
-        if not index.unit_vectors.size:
-            return None
-        chunks = index.chunks
-        parts, starts, with_units, at = [], [], [], 0
-        for position, row in enumerate(rows.tolist()):
-            units = index.units_of(chunks[row].chunk_id)
-            if len(units):
-                parts.append(units)
-                starts.append(at)
-                with_units.append(position)
-                at += len(units)
-        if not parts:
-            return None
-        return (np.ascontiguousarray(np.concatenate(parts)), np.array(starts, dtype=np.int64),
-                np.array(with_units, dtype=np.int64))
 
     def _focus_text(self, handle_id: str | None) -> str | None:
         """The matched list item's text; a matched FAQ question says nothing the answer lacks."""
@@ -335,26 +310,17 @@ class HybridRetriever:
         mask[rows] = True
         return mask
 
-    def _dense(
-        self, vector: np.ndarray, lang: str, allowed: np.ndarray, whole_language: bool, unit_lift: float
-    ) -> tuple[dict[str, float], float]:
-        """Dense scores of the candidates, and the best plain chunk cosine (what the
-        answerability features were fitted on)."""
+    def _dense(self, vector: np.ndarray, lang: str, allowed: np.ndarray, whole_language: bool) -> dict[str, float]:
         if not len(allowed):
-            return {}, 0.0
+            return {}
         subset = self._dense_subsets.get(lang) if whole_language else None
-        units = self._unit_blocks.get(lang) if whole_language and unit_lift else None
-        if subset is not None and units is not None:
-            scores, found, top = subset.search_lifted(vector, min(CANDIDATES, len(subset)), units, unit_lift)
+        if subset is not None:
+            scores, found = subset.search(vector, min(CANDIDATES, len(subset)))
         else:
-            if subset is not None:
-                scores, found = subset.search(vector, min(CANDIDATES, len(subset)))
-            else:
-                scores, found = self.index.dense.search(vector, min(CANDIDATES, len(allowed)), rows=allowed)
-            top = float(scores[0]) if len(scores) else 0.0
+            scores, found = self.index.dense.search(vector, min(CANDIDATES, len(allowed)), rows=allowed)
         ids = self._ids
         # tolist: Python floats and ints in one C call each.
-        return {ids[row]: score for score, row in zip(scores.tolist(), found.tolist())}, top
+        return {ids[row]: score for score, row in zip(scores.tolist(), found.tolist())}
 
     def _lexical(self, question: str, lang: str, allowed_mask: np.ndarray, context: str | None = None) -> dict[str, float]:
         lexical = self.index.lexical.get(lang)
@@ -465,7 +431,6 @@ class HybridRetriever:
         strict_lang: bool = False,
         boost: Mapping[str, float] | None = None,
         context: str | None = None,
-        unit_lift: float = UNIT_LIFT,
     ) -> RetrievalResult:
         """Top ``k`` hits for ``question`` (whose embedding is ``vector``) in ``lang``.
 
@@ -484,7 +449,7 @@ class HybridRetriever:
         allowed_mask = self._lang_masks.get(search_lang) if whole_language else None
         if allowed_mask is None:
             allowed_mask = self._row_mask(allowed)
-        dense, top_dense = self._dense(vector, search_lang, allowed, whole_language, unit_lift)
+        dense = self._dense(vector, search_lang, allowed, whole_language)
         lexical = self._lexical(question, search_lang, allowed_mask, context)
         if self.fusion == "weighted":
             fused = weighted_score_fusion(dense, lexical, dense_weight=self.dense_weight.get(search_lang, 0.5))
@@ -530,7 +495,7 @@ class HybridRetriever:
         return RetrievalResult(
             hits=hits,
             lang=search_lang,
-            top_dense=top_dense,
+            top_dense=max(dense.values(), default=0.0),
             coverage=self.coverage(question, search_lang),
             unknown_names=self.unknown_names(question, search_lang),
         )

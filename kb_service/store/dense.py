@@ -194,24 +194,6 @@ class RowSubset:
             return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
         return _best_first(self._vectors @ np.asarray(query, dtype=np.float32).ravel(), self.rows, k)
 
-    def search_lifted(
-        self, query: np.ndarray, k: int, units: tuple[np.ndarray, np.ndarray, np.ndarray], lift: float
-    ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Like ``search``, each row's cosine lifted by ``lift`` of the way towards the best
-        cosine among its units when that is higher. ``units``: the units' vectors, where each
-        row's units start in them, and the positions of the rows that have units. The third
-        value is the best unlifted cosine."""
-        if k <= 0 or not self.rows.size:
-            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64), 0.0
-        q = np.asarray(query, dtype=np.float32).ravel()
-        scores = self._vectors @ q
-        top = float(scores.max())
-        vectors, starts, positions = units
-        best_unit = np.maximum.reduceat(vectors @ q, starts)
-        gain = np.maximum(best_unit - scores[positions], 0.0)
-        scores[positions] += lift * gain
-        return (*_best_first(scores, self.rows, k), top)
-
 
 def _best_first(scores: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best of ``scores`` (one per row of ``rows``) with their rows, best first."""
