@@ -121,3 +121,32 @@ def test_an_amount_about_something_else_prices_nothing(corpus_kb):
 
     assert missing_answer_type(analysis, hits("Path 1: High-value customers (total purchases > $1000)."), analyze, known)
     assert missing_answer_type(analysis, hits("A Journey Optimizer license costs $100 a year."), analyze, known) is None
+
+
+def test_a_figure_of_another_measure_does_not_answer_a_rate_or_a_size(corpus_kb):
+    # The pages give counts ("50 activities") and durations, never a reading or sending rate:
+    # whatever the ask's form (what-is, yes/no), a rate question is abstained on.
+    for question in ("What is the default throughput of a Read Audience activity, in profiles per second?",
+                     "Is there a limit on how many messages a campaign can send per second?"):
+        answer = corpus_kb.ask(question)
+        assert answer.abstained, (question, answer.answer)
+    # A duration the pages do give is still answered.
+    answer = corpus_kb.ask("How long should I wait between emails in a welcome series?")
+    assert not answer.abstained and "1-3 days" in answer.answer
+
+
+def test_a_rate_question_needs_so_many_per_unit_of_time_in_the_best_passages(corpus_kb):
+    from types import SimpleNamespace
+
+    from kb_service.assess.answerability import missing_answer_type
+    from kb_service.store.lexical import analyze
+
+    analysis = corpus_kb.understand("what's the maximum reading rate of a Read Audience activity?")
+    assert analysis.measure == "rate"
+    known = corpus_kb.retriever.knows("en")
+
+    def hits(text):
+        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
+
+    assert missing_answer_type(analysis, hits("A Read Audience activity reads 500 profiles per second."), analyze, known) is None
+    assert missing_answer_type(analysis, hits("A Read Audience activity can hold 50 activities."), analyze, known) is not None

@@ -6,7 +6,7 @@ import pytest
 
 from kb_service.profiles import load_profile
 from kb_service.text.options import OptionCatalog
-from kb_service.understand.intent import classify
+from kb_service.understand.intent import asks_measure, classify
 
 CATALOG = OptionCatalog(load_profile("journey-optimizer"))
 
@@ -139,3 +139,23 @@ def test_an_invoice_or_a_billing_system_is_not_a_question_about_price():
     assert not asks_price("Quand le prix d'un produit baisse, on veut prévenir les gens qui l'ont mis en favori. "
                           "Parcours ou campagne ?", "fr")
     assert asks_price("On veut prévenir nos clients. Quel est le prix d'un SMS ?", "fr")
+
+
+@pytest.mark.parametrize(
+    "question, lang, quantity, measure",
+    [
+        ("how long can a profile stay in a journey?", "en", True, "duration"),
+        ("combien de temps un profil reste-t-il dans un parcours ?", "fr", True, "duration"),
+        ("What's the default reading rate of the activity, in profiles per second?", "en", False, "rate"),
+        ("quel est le débit maximal ?", "fr", True, "rate"),
+        ("max size of a journey instance?", "en", True, "size"),
+        ("Quelle est la taille maximale du contenu ?", "fr", False, "size"),
+        # A word naming a measure is a feature's name outside a quantity question.
+        ("What is rate control in campaigns good for?", "en", False, ""),
+        ("how many journeys can I have?", "en", True, ""),
+        # The docs answer "how fast" in words ("in real time"): no figure is required.
+        ("How quickly does a streaming audience pick up profile changes?", "en", False, ""),
+    ],
+)
+def test_the_measure_an_ask_wants(question, lang, quantity, measure):
+    assert asks_measure(question, lang, quantity=quantity) == measure

@@ -108,9 +108,12 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
     if analysis.asks_price:
         # An amount about what was asked: "$1000" of a customer's purchases prices no licence.
         return None if _states(texts, _is_amount, analysis, analyze, known) else "the documentation states no price"
-    if analysis.intent != "quantity":
+    if analysis.intent != "quantity" and not analysis.measure:
         return None
-    return None if _states(texts, _is_figure, analysis, analyze, known) else "the documentation gives no figure for this"
+    # Whatever the ask's form ("what's the default rate?", "is there a cap per minute?"), a
+    # figure of the measure it names must be there.
+    holds = _MEASURED.get(analysis.measure, _is_figure)
+    return None if _states(texts, holds, analysis, analyze, known) else "the documentation gives no figure for this"
 
 
 def _is_amount(sentence: str) -> bool:
@@ -161,6 +164,27 @@ _FIGURE_IN_WORDS = re.compile(
     re.I,
 )
 _CITATION_MARK = re.compile(r"\[\d+\]")
+
+# A figure of the kind asked: "how long" wants a number of some unit of time ("91 days",
+# "up to 10 minutes"), a rate so many per unit of time, "how big" a size. A passage whose
+# figures are of another kind ("50 activities" for a reading rate) does not answer it.
+_TIME_WORD = (r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?"
+              r"|secondes?|heures?|jours?|semaines?|mois|ans|ann[ée]es?)")
+_TIME_UNIT = rf"(?:{_TIME_WORD}|secs?|s|mins?|hrs?|h|d)"
+_DURATION = re.compile(
+    rf"\d[\d,.]*(?:\s*(?:-|to|à|and|et)\s*\d[\d,.]*)?\s*{_TIME_UNIT}\b"
+    rf"|\b(?:{_COUNTS}|one|an?|une?)\s+{_TIME_WORD}\b",
+    re.I,
+)
+_RATE = re.compile(rf"\d[\d,.\s]*\s*[^\W\d]*\s*(?:per|/|par|an?|each|chaque)\s*(?:{_TIME_UNIT}|sec)\b", re.I)
+_SIZE = re.compile(r"\d[\d,.]*\s*(?:[kmgt]i?b|[kmgt]o|bytes?|octets?|characters?|caract[èe]res?)\b", re.I)
+_MEASURED: dict[str, Callable[[str], bool]] = {
+    "duration": lambda sentence: bool(_DURATION.search(sentence)),
+    "rate": lambda sentence: bool(_RATE.search(sentence)),
+    "size": lambda sentence: bool(_SIZE.search(sentence)),
+}
+
+
 
 
 _WORD = re.compile(r"\w+")

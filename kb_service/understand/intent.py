@@ -295,6 +295,51 @@ def asks_difference(question: str, lang: str) -> bool:
     return bool(_COMPARES.search(last_ask(question)))
 
 
+# What kind of figure an ask wants: a duration, a rate (so many per unit of time) or a size.
+# Phrases that by themselves ask for a figure ("how long", "per second", "the default rate")
+# count in any question; a bare word that names a measure ("rate", "size") counts only in a
+# quantity question: "what is rate control for?" names a feature. "How fast" is left out: the
+# docs answer it in words ("in real time"). Other quantity questions ("how many journeys?")
+# take any figure.
+_MEASURE_ASKS = {
+    "en": (
+        ("rate", r"\bper\s+(second|minute|hour)\b", r"\b(rate|throughput)\b"),
+        ("duration", r"\bhow\s+(long|soon)\b|\bhow\s+many\s+(seconds|minutes|hours|days|weeks|months|years)\b",
+         r"\bduration\b|\bretention\b|\btime-?to-?live\b|\btimeout\b"),
+        ("size", r"\bhow\s+(big|large|heavy)\b", r"\b(size|payload|weight|length)\b"),
+    ),
+    "fr": (
+        ("rate", r"\bpar\s+(seconde|minute|heure)\b", r"\b(d[ée]bit|cadence)\b"),
+        ("duration", r"\bcombien\s+de\s+temps\b|\bjusqu'[àa]\s+quand\b"
+         r"|\bcombien\s+de\s+(secondes|minutes|heures|jours|semaines|mois|ann[ée]es|ans)\b",
+         r"\bdur[ée]e\b|\bd[ée]lai\b|\br[ée]tention\b"),
+        ("size", r"\bquelle\s+taille\b", r"\b(taille|poids|longueur)\b"),
+    ),
+}
+# A value asked of a measure: "the default reading rate", "la taille maximale".
+_VALUE_OF = {
+    "en": r"\b(default|maximum|max|minimum|min|ideal|typical|recommended|average|optimal)\s+(\w+\s+){{0,2}}({weak})",
+    "fr": r"({weak})(\s+\w+){{0,2}}\s+(par\s+d[ée]faut|maximale?|minimale?|id[ée]ale?|moyenne?|recommand[ée]e?)\b",
+}
+_MEASURES = {
+    lang: tuple(
+        (measure, re.compile(rf"{strong}|{_VALUE_OF[lang].format(weak=weak)}", re.I), re.compile(weak, re.I))
+        for measure, strong, weak in asks
+    )
+    for lang, asks in _MEASURE_ASKS.items()
+}
+
+
+def asks_measure(question: str, lang: str, *, quantity: bool) -> str:
+    """The kind of figure the question's ask wants ("duration", "rate", "speed", "size"), or
+    "" for none or any. ``quantity``: the question asks for a figure at all."""
+    ask = last_ask(question)
+    for measure, strong, weak in _MEASURES.get(lang, _MEASURES["en"]):
+        if strong.search(ask) or (quantity and weak.search(ask)):
+            return measure
+    return ""
+
+
 def asks_price(question: str, lang: str) -> bool:
     """The question's ask is about a price. A price the asker's scenario mentions ("when a
     product's price drops, we want to warn … Parcours ou campagne ?") is their business, not
