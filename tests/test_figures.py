@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from kb_service.assess.answerability import states_a_figure
+from kb_service.assess.answerability import missing_answer_type, states_a_figure
+from kb_service.store.lexical import analyze
+
+
+def _missing(corpus_kb, analysis, text: str) -> str | None:
+    """missing_answer_type with ``text`` as the one best passage (a stand-in for a hit)."""
+    hits = [SimpleNamespace(chunk=SimpleNamespace(text=text))]
+    return missing_answer_type(analysis, hits, analyze, corpus_kb.retriever.knows(analysis.lang))
 
 
 @pytest.mark.parametrize("text", [
@@ -38,20 +47,11 @@ def test_a_how_many_follow_up_the_docs_give_no_figure_for_is_abstained_on(corpus
 
 
 def test_a_count_in_words_in_the_best_passages_is_a_figure_for_a_how_many_question(corpus_kb):
-    from types import SimpleNamespace
-
-    from kb_service.assess.answerability import missing_answer_type
-    from kb_service.store.lexical import analyze
-
     analysis = corpus_kb.understand("how many types of journeys are there?")
     assert analysis.intent == "quantity"
 
-    def hits(text):
-        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
-
-    known = corpus_kb.retriever.knows("en")
-    assert missing_answer_type(analysis, hits("Journey Optimizer supports four types of journeys."), analyze, known) is None
-    assert missing_answer_type(analysis, hits("Journeys come in several types."), analyze, known) is not None
+    assert _missing(corpus_kb, analysis, "Journey Optimizer supports four types of journeys.") is None
+    assert _missing(corpus_kb, analysis, "Journeys come in several types.") is not None
 
 
 def test_a_figure_is_quoted_from_the_unit_that_holds_what_was_asked(corpus_kb):
@@ -62,40 +62,25 @@ def test_a_figure_is_quoted_from_the_unit_that_holds_what_was_asked(corpus_kb):
 
 
 def test_a_figure_in_a_sentence_pointing_back_is_about_what_the_sentence_before_names(corpus_kb):
-    from types import SimpleNamespace
-
-    from kb_service.assess.answerability import missing_answer_type
-    from kb_service.store.lexical import analyze
-
     analysis = corpus_kb.understand("how long after publishing before streaming audience profiles can enter the journey?")
     assert analysis.intent == "quantity"
-    known = corpus_kb.retriever.knows("en")
-
-    def hits(text):
-        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
 
     before = "Streaming audiences: profiles cannot enter the journey if they were in the audience before it was published. "
-    assert missing_answer_type(analysis, hits(before + "They may be delayed (up to 10 minutes)."), analyze, known) is None
-    assert missing_answer_type(analysis, hits(before + "Wait up to 10 minutes."), analyze, known) is not None
+    assert _missing(corpus_kb, analysis, before + "They may be delayed (up to 10 minutes).") is None
+    assert _missing(corpus_kb, analysis, before + "Wait up to 10 minutes.") is not None
 
 
 def test_a_cardinality_of_a_data_model_is_not_a_figure(corpus_kb):
-    from types import SimpleNamespace
-
-    from kb_service.assess.answerability import missing_answer_type, states_a_figure
-    from kb_service.store.lexical import analyze
-
     analysis = corpus_kb.understand("how many schemas can an orchestrated campaign data model hold?")
-    known = corpus_kb.retriever.knows("en")
     text = "The orchestrated campaign data model has schemas connected via 1:1 or 1:many relationships."
-    assert missing_answer_type(analysis, [SimpleNamespace(chunk=SimpleNamespace(text=text))], analyze, known) is not None
+    assert _missing(corpus_kb, analysis, text) is not None
     assert not states_a_figure("schemas connected via 1:1 or 1:many relationships [1]")
     assert states_a_figure("a maximum of 50 activities [1]")
 
 
 def test_a_figure_about_another_form_of_the_asked_word_states_the_fact(corpus_kb):
     from kb_service.compose.extract import states_fact
-    from kb_service.store.lexical import analyze, share_a_stem
+    from kb_service.store.lexical import share_a_stem
 
     # The French stemmer splits "évaluées" and "évaluation" into two stems.
     assert set(analyze("évaluées", "fr")) != set(analyze("évaluation", "fr"))
@@ -107,20 +92,11 @@ def test_a_figure_about_another_form_of_the_asked_word_states_the_fact(corpus_kb
 
 
 def test_an_amount_about_something_else_prices_nothing(corpus_kb):
-    from types import SimpleNamespace
-
-    from kb_service.assess.answerability import missing_answer_type
-    from kb_service.store.lexical import analyze
-
     analysis = corpus_kb.understand("How much does a Journey Optimizer license cost per year?")
     assert analysis.asks_price
-    known = corpus_kb.retriever.knows("en")
 
-    def hits(text):
-        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
-
-    assert missing_answer_type(analysis, hits("Path 1: High-value customers (total purchases > $1000)."), analyze, known)
-    assert missing_answer_type(analysis, hits("A Journey Optimizer license costs $100 a year."), analyze, known) is None
+    assert _missing(corpus_kb, analysis, "Path 1: High-value customers (total purchases > $1000).")
+    assert _missing(corpus_kb, analysis, "A Journey Optimizer license costs $100 a year.") is None
 
 
 def test_a_figure_of_another_measure_does_not_answer_a_rate_or_a_size(corpus_kb):
@@ -136,17 +112,8 @@ def test_a_figure_of_another_measure_does_not_answer_a_rate_or_a_size(corpus_kb)
 
 
 def test_a_rate_question_needs_so_many_per_unit_of_time_in_the_best_passages(corpus_kb):
-    from types import SimpleNamespace
-
-    from kb_service.assess.answerability import missing_answer_type
-    from kb_service.store.lexical import analyze
-
     analysis = corpus_kb.understand("what's the maximum reading rate of a Read Audience activity?")
     assert analysis.measure == "rate"
-    known = corpus_kb.retriever.knows("en")
 
-    def hits(text):
-        return [SimpleNamespace(chunk=SimpleNamespace(text=text))]
-
-    assert missing_answer_type(analysis, hits("A Read Audience activity reads 500 profiles per second."), analyze, known) is None
-    assert missing_answer_type(analysis, hits("A Read Audience activity can hold 50 activities."), analyze, known) is not None
+    assert _missing(corpus_kb, analysis, "A Read Audience activity reads 500 profiles per second.") is None
+    assert _missing(corpus_kb, analysis, "A Read Audience activity can hold 50 activities.") is not None
