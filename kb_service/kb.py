@@ -290,8 +290,20 @@ class KnowledgeBase:
         # Every unit that speaks for an option, per language, for choice questions.
         self._comparison_units = {}
         for lang in {c.lang for c in index.chunks}:
-            refs = [(row, u) for row, chunk in enumerate(index.chunks) if chunk.lang == lang and comparisons[row]
-                    for u, stance in enumerate(self._stances[chunk.chunk_id]) if stance.option]
+            # A statement that several chunks hold (a list item in its list and in its
+            # section) is one piece of evidence: it is kept once, in the chunk that says
+            # least besides it, so that it is not counted once per chunk.
+            kept: dict[tuple[str, str], tuple[int, int]] = {}
+            for row, chunk in enumerate(index.chunks):
+                if chunk.lang != lang or not comparisons[row]:
+                    continue
+                for u, stance in enumerate(self._stances[chunk.chunk_id]):
+                    if not stance.option:
+                        continue
+                    said = (stance.option, " ".join(stance.unit.text.split()))
+                    if said not in kept or len(chunk.units) < len(index.chunks[kept[said][0]].units):
+                        kept[said] = (row, u)
+            refs = sorted(kept.values())
             if refs:
                 vectors = np.stack([index.units_of(index.chunks[row].chunk_id)[u] for row, u in refs])
                 self._comparison_units[lang] = (vectors, refs)
