@@ -147,7 +147,8 @@ class QueryAnalysis:
     options: tuple[str, ...] = ()  # option ids the question names ("journey or campaign?")
     subject: tuple[str, ...] = ()  # analysed content words, most telling first
     asks_price: bool = False  # the answer must be an amount of money
-    measure: str = ""  # the figure the ask names: "duration", "rate", "size"; "" for none or any
+    measure: str = ""  # the figure the ask names: "frequency", "duration", "rate", "size"; "" for none or any
+    counted: tuple[str, ...] = ()  # what a "how many" ask counts ("reminder", "emails"), as written
     compares: bool = False  # asks how things differ ("test mode vs dry run?"): answered by all of them
     follow_up: bool = False  # the turn only makes sense with the earlier ones
     context: str = ""  # for a follow-up: the earlier turn's query, retrieved beside this one

@@ -117,3 +117,22 @@ def test_a_rate_question_needs_so_many_per_unit_of_time_in_the_best_passages(cor
 
     assert _missing(corpus_kb, analysis, "A Read Audience activity reads 500 profiles per second.") is None
     assert _missing(corpus_kb, analysis, "A Read Audience activity can hold 50 activities.") is not None
+
+
+def test_a_how_many_question_needs_a_number_of_what_it_counts(corpus_kb):
+    analysis = corpus_kb.understand("How many test profiles can go through a journey in test mode?")
+    assert analysis.counted == ("test", "profiles")
+    # "two" counts approaches, not profiles; a range counts what follows it.
+    assert _missing(corpus_kb, analysis, "Journey Optimizer offers two testing approaches for a journey.")
+    assert _missing(corpus_kb, analysis, "Test mode lets up to 1-100 test profiles go through the journey.") is None
+    french = corpus_kb.understand("fragments de parcours : combien de noeuds max ?")
+    held = "Les fragments de parcours prennent en charge un maximum de 20 nœuds et 200 fragments actifs par sandbox."
+    assert _missing(corpus_kb, french, held) is None  # "nœuds" is "noeuds"
+    assert _missing(corpus_kb, french, "Les fragments de parcours sont limités à 200 par sandbox.")
+
+
+def test_a_how_often_question_needs_a_frequency(corpus_kb):
+    analysis = corpus_kb.understand("How often are batch audiences evaluated in a journey?")
+    assert analysis.measure == "frequency"
+    assert _missing(corpus_kb, analysis, "Batch audiences are evaluated on a schedule (typically daily) for journeys.") is None
+    assert _missing(corpus_kb, analysis, "Batch audiences: there are four pillars of audience evaluation in journeys.")

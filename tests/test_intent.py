@@ -6,7 +6,7 @@ import pytest
 
 from kb_service.profiles import load_profile
 from kb_service.text.options import OptionCatalog
-from kb_service.understand.intent import asks_measure, classify
+from kb_service.understand.intent import asks_measure, classify, counted_words
 
 CATALOG = OptionCatalog(load_profile("journey-optimizer"))
 
@@ -149,6 +149,9 @@ def test_an_invoice_or_a_billing_system_is_not_a_question_about_price():
         ("What's the default reading rate of the activity, in profiles per second?", "en", False, "rate"),
         ("quel est le débit maximal ?", "fr", True, "rate"),
         ("max size of a journey instance?", "en", True, "size"),
+        ("how often are batch audiences evaluated?", "en", True, "frequency"),
+        ("À quelle fréquence peut-on ingérer des données ?", "fr", True, "frequency"),
+        ("What is the default profiles-per-second reading rate of the activity?", "en", False, "rate"),
         ("Quelle est la taille maximale du contenu ?", "fr", False, "size"),
         # A word naming a measure is a feature's name outside a quantity question.
         ("What is rate control in campaigns good for?", "en", False, ""),
@@ -159,3 +162,18 @@ def test_an_invoice_or_a_billing_system_is_not_a_question_about_price():
 )
 def test_the_measure_an_ask_wants(question, lang, quantity, measure):
     assert asks_measure(question, lang, quantity=quantity) == measure
+
+
+@pytest.mark.parametrize(
+    "question, lang, words",
+    [
+        ("How many test profiles can go through a journey?", "en", ("test", "profiles")),
+        ("how many reminder emails is reasonable?", "en", ("reminder", "emails")),
+        ("how many types of journeys are there?", "en", ("types",)),
+        ("fragments de parcours : combien de noeuds max ?", "fr", ("noeuds",)),
+        ("Combien d'activités puis-je ajouter ?", "fr", ("activités",)),
+        ("how long can it stay?", "en", ()),
+    ],
+)
+def test_what_a_how_many_ask_counts(question, lang, words):
+    assert counted_words(question, lang) == words

@@ -113,7 +113,54 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
     # Whatever the ask's form ("what's the default rate?", "is there a cap per minute?"), a
     # figure of the measure it names must be there.
     holds = _MEASURED.get(analysis.measure, _is_figure)
+    if not analysis.measure and analysis.counted:
+        holds = _counting(analysis.counted, analysis.lang, analyze)
     return None if _states(texts, holds, analysis, analyze, known) else "the documentation gives no figure for this"
+
+
+# After a number, what it counts: in English the last word before a verb, a preposition or
+# punctuation ("two testing approaches" counts approaches), in French the first ("3 types de
+# parcours" counts types). A range ("1-2 reminders", "3 à 5 e-mails") counts what follows it.
+COUNTED_WITHIN = 3  # words after a number read when no short phrase names what it counts
+_RANGE_REST = re.compile(r"^\s*(?:-|–|to|and|or|à|et|ou)\s*\d[\d,.]*", re.I)
+_COUNTED_RUN = re.compile(
+    r"^\s*((?:[^\W\d]+\s+){0,2}?[^\W\d]+)"
+    r"(?=\s+(?:can|could|are|is|do|does|of|in|on|per|at|for|with|by|and|or|max|maximum|to|before|after|over|than"
+    r"|de|des|du|d|et|ou|par|pour|en|au|aux|dans|sur|avec)\b"
+    r"|\s*[^\w\s]|\s*$)",
+    re.I,
+)
+
+
+def _plain_word(text: str) -> str:
+    """Ligatures and in-word hyphens out: "nœuds" is "noeuds", "e-mails" is "emails"."""
+    return re.sub(r"(?<=\w)-(?=\w)", "", text.replace("œ", "oe").replace("Œ", "Oe").replace("æ", "ae"))
+
+
+def _counting(words: Sequence[str], lang: str, analyze: Analyzer) -> Callable[[str], bool]:
+    """A sentence with a number of what a "how many" ask counts: "four types of journeys"
+    for "how many types?", "1-2 reminders" for "how many reminder emails?", not "two testing
+    approaches" for "how many test profiles?"."""
+    counted = set(analyze(_plain_word(" ".join(words)), lang))
+
+    def holds(sentence: str) -> bool:
+        if not counted:
+            return _is_figure(sentence)
+        text = _plain_word(_CARDINALITY.sub(" ", sentence))
+        for found in _A_NUMBER.finditer(text):
+            rest = text[found.end():]
+            rest = rest[_RANGE_REST.match(rest).end():] if _RANGE_REST.match(rest) else rest
+            run = _COUNTED_RUN.match(rest)
+            if run is not None:
+                names = run.group(1).split()
+                head = names[0] if lang == "fr" else names[-1]
+            else:  # a longer phrase ("1-100 test profiles go through"): any of its first words
+                head = " ".join(_WORD.findall(rest)[:COUNTED_WITHIN])
+            if counted & set(analyze(head, lang)):
+                return True
+        return False
+
+    return holds
 
 
 def _is_amount(sentence: str) -> bool:
@@ -154,6 +201,7 @@ def _states(texts: Sequence[str], holds: Callable[[str], bool], analysis: QueryA
 _COUNTS = ("two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred"
            "|deux|trois|quatre|cinq|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|cent")
 _COUNT_IN_WORDS = re.compile(rf"\b({_COUNTS})\b", re.I)
+_A_NUMBER = re.compile(rf"\d[\d,.]*|\b({_COUNTS})\b", re.I)
 # A figure in an answer: digits, or a number or frequency in words ("four types", "once a
 # day", "deux jours", "une fois par semaine").
 _FIGURE_IN_WORDS = re.compile(
@@ -178,7 +226,19 @@ _DURATION = re.compile(
 )
 _RATE = re.compile(rf"\d[\d,.\s]*\s*[^\W\d]*\s*(?:per|/|par|an?|each|chaque)\s*(?:{_TIME_UNIT}|sec)\b", re.I)
 _SIZE = re.compile(r"\d[\d,.]*\s*(?:[kmgt]i?b|[kmgt]o|bytes?|octets?|characters?|caract[èe]res?)\b", re.I)
+# How often: every so many units, so many times per unit, a frequency word, or the docs' words
+# for always ("in real time", "continuously"), which answer "how often" as "in real time"
+# answers nothing about a rate.
+_FREQUENCY = re.compile(
+    rf"\bevery\s+(?:\d[\d,.]*\s*|{_COUNTS}\s+|other\s+)?{_TIME_UNIT}\b"
+    rf"|\b(?:\d[\d,.]*|{_COUNTS}|one|once|twice|une?)\s+(?:times?\s+|fois\s+)?(?:a|an|per|each|par)\s+{_TIME_WORD}\b"
+    r"|\b(?:once|twice|daily|weekly|hourly|monthly|yearly|annually|continuous(?:ly)?|real[- ]time|quotidien\w*"
+    r"|hebdomadaire\w*|mensuel\w*|en\s+continu|temps\s+r[ée]el)\b"
+    rf"|\btou(?:te)?s\s+les\s+(?:\d[\d,.]*\s*|{_COUNTS}\s+)?{_TIME_WORD}\b|\bchaque\s+{_TIME_WORD}\b",
+    re.I,
+)
 _MEASURED: dict[str, Callable[[str], bool]] = {
+    "frequency": lambda sentence: bool(_FREQUENCY.search(sentence)),
     "duration": lambda sentence: bool(_DURATION.search(sentence)),
     "rate": lambda sentence: bool(_RATE.search(sentence)),
     "size": lambda sentence: bool(_SIZE.search(sentence)),

@@ -15,7 +15,9 @@ from kb_service.store.lexical import analyze
 from kb_service.text.options import OptionCatalog, fold
 from kb_service.types import LANGUAGES, QueryAnalysis
 from kb_service.understand.conversation import continues_ask, is_follow_up, points_back, standalone, swapped_subject
-from kb_service.understand.intent import asks_difference, asks_measure, asks_price, asks_yes_no, classify, need_text
+from kb_service.understand.intent import (
+    asks_difference, asks_measure, asks_price, asks_yes_no, classify, counted_words, need_text,
+)
 from kb_service.understand.language import language_scores
 from kb_service.understand.spelling import Speller, is_common_word, word_frequency
 from kb_service.understand.small_talk import is_small_talk, small_talk_language, without_greeting
@@ -242,6 +244,7 @@ class Understander:
             asks_price=asks_price(text, question_lang),
             measure=asks_measure(text, question_lang, quantity=intent == "quantity")
             if intent not in ("choose", "smalltalk") else "",
+            counted=counted_words(text, question_lang) if intent == "quantity" else (),
             compares=asks_difference(text, question_lang),
             follow_up=follow_up,
             context=context,

@@ -295,7 +295,8 @@ def asks_difference(question: str, lang: str) -> bool:
     return bool(_COMPARES.search(last_ask(question)))
 
 
-# What kind of figure an ask wants: a duration, a rate (so many per unit of time) or a size.
+# What kind of figure an ask wants: a frequency, a duration, a rate (so many per unit of time)
+# or a size.
 # Phrases that by themselves ask for a figure ("how long", "per second", "the default rate")
 # count in any question; a bare word that names a measure ("rate", "size") counts only in a
 # quantity question: "what is rate control for?" names a feature. "How fast" is left out: the
@@ -303,13 +304,15 @@ def asks_difference(question: str, lang: str) -> bool:
 # take any figure.
 _MEASURE_ASKS = {
     "en": (
-        ("rate", r"\bper\s+(second|minute|hour)\b", r"\b(rate|throughput)\b"),
+        ("frequency", r"\bhow\s+(often|frequently)\b", r"\bfrequency\b"),
+        ("rate", r"\bper[\s-]+(second|minute|hour)\b", r"\b(rate|throughput)\b"),
         ("duration", r"\bhow\s+(long|soon)\b|\bhow\s+many\s+(seconds|minutes|hours|days|weeks|months|years)\b",
-         r"\bduration\b|\bretention\b|\btime-?to-?live\b|\btimeout\b"),
+         r"\bduration\b|\bretention\b|\btime-?to-?live\b|\btimeout\b|\bdelay\b"),
         ("size", r"\bhow\s+(big|large|heavy)\b", r"\b(size|payload|weight|length)\b"),
     ),
     "fr": (
-        ("rate", r"\bpar\s+(seconde|minute|heure)\b", r"\b(d[ée]bit|cadence)\b"),
+        ("frequency", r"\b[àa]\s+quelle\s+fr[ée]quence\b|\btous\s+les\s+combien\b", r"\bfr[ée]quence\b"),
+        ("rate", r"\bpar[\s-]+(seconde|minute|heure)\b", r"\b(d[ée]bit|cadence)\b"),
         ("duration", r"\bcombien\s+de\s+temps\b|\bjusqu'[àa]\s+quand\b"
          r"|\bcombien\s+de\s+(secondes|minutes|heures|jours|semaines|mois|ann[ée]es|ans)\b",
          r"\bdur[ée]e\b|\bd[ée]lai\b|\br[ée]tention\b"),
@@ -318,8 +321,8 @@ _MEASURE_ASKS = {
 }
 # A value asked of a measure: "the default reading rate", "la taille maximale".
 _VALUE_OF = {
-    "en": r"\b(default|maximum|max|minimum|min|ideal|typical|recommended|average|optimal)\s+(\w+\s+){{0,2}}({weak})",
-    "fr": r"({weak})(\s+\w+){{0,2}}\s+(par\s+d[ée]faut|maximale?|minimale?|id[ée]ale?|moyenne?|recommand[ée]e?)\b",
+    "en": r"\b(default|maximum|max|minimum|min|ideal|typical|recommended|average|optimal)\s+([\w-]+\s+){{0,2}}({weak})",
+    "fr": r"({weak})(\s+[\w-]+){{0,2}}\s+(par\s+d[ée]faut|maximale?|minimale?|id[ée]ale?|moyenne?|recommand[ée]e?)\b",
 }
 _MEASURES = {
     lang: tuple(
@@ -338,6 +341,23 @@ def asks_measure(question: str, lang: str, *, quantity: bool) -> str:
         if strong.search(ask) or (quantity and weak.search(ask)):
             return measure
     return ""
+
+
+# What a "how many" ask counts: in English the words after "how many" up to the verb ("how
+# many reminder emails is …" counts reminder emails), in French the word after "combien de"
+# ("combien de types d'audiences" counts types).
+_COUNT_STOP = (r"can|could|are|is|do|does|did|will|would|should|of|in|on|per|at|for|with|there|may|might|must"
+               r"|have|has|max|maximum|to|before|after|when|if|we|i|you")
+_HOW_MANY = {
+    "en": re.compile(rf"\bhow\s+many\s+((?:[\w-]+\s+){{0,3}}?[\w-]+)(?=\s+(?:{_COUNT_STOP})\b|\s*[?,.]|\s*$)", re.I),
+    "fr": re.compile(r"\bcombien\s+(?:de|d['’])\s*([\w-]+)", re.I),
+}
+
+
+def counted_words(question: str, lang: str) -> tuple[str, ...]:
+    """The words naming what a "how many / combien de" ask counts, or () when it counts none."""
+    found = _HOW_MANY.get(lang, _HOW_MANY["en"]).search(last_ask(question))
+    return tuple(found.group(1).lower().split()) if found else ()
 
 
 def asks_price(question: str, lang: str) -> bool:
