@@ -327,7 +327,7 @@ def eval_(
     failures: Optional[bool] = typer.Option(
         None, "--failures/--no-failures",
         help="List the failed questions and conversations (default: listed, except for a held-out "
-             "set, a file whose name contains 'fresh2' to 'fresh24', which is scored without its failures being read).",
+             "set, a file whose name contains 'fresh2' to 'fresh26', which is scored without its failures being read).",
     ),
     fusion: Optional[str] = typer.Option(None, "--fusion", help="Fusion to compare: weighted (the default) or rrf."),
     config: Optional[Path] = ConfigOption,

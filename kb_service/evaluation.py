@@ -29,7 +29,7 @@ MAX_PASSAGE_CHARS = 2500
 # The intent labels a question set may carry (eval/check_questions.py checks the same list).
 INTENTS = ("choose", "howto", "whatis", "can", "quantity", "smalltalk", "other")
 # Files of the sets the team keeps unread: `kb eval` lists no failures for them unless asked.
-HELD_OUT_MARKERS = tuple(f"fresh{n}" for n in range(2, 25))  # fresh2 … fresh24
+HELD_OUT_MARKERS = tuple(f"fresh{n}" for n in range(2, 27))  # fresh2 … fresh26
 
 
 def normalize(text: str) -> str:
