@@ -112,9 +112,12 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
         return None
     # Whatever the ask's form ("what's the default rate?", "is there a cap per minute?"), a
     # figure of the measure it names must be there.
-    holds = _MEASURED.get(analysis.measure, _is_figure)
-    if not analysis.measure and analysis.counted:
+    if analysis.measure:
+        holds = _MEASURED[analysis.measure]
+    elif analysis.counted:
         holds = _counting(analysis.counted, analysis.lang, analyze)
+    else:
+        holds = _is_figure
     return None if _states(texts, holds, analysis, analyze, known) else "the documentation gives no figure for this"
 
 
@@ -122,7 +125,7 @@ def missing_answer_type(analysis: QueryAnalysis, hits: Sequence[Hit], analyze: A
 # punctuation ("two testing approaches" counts approaches), in French the first ("3 types de
 # parcours" counts types). A range ("1-2 reminders", "3 à 5 e-mails") counts what follows it.
 COUNTED_WITHIN = 3  # words after a number read when no short phrase names what it counts
-_RANGE_REST = re.compile(r"^\s*(?:-|–|to|and|or|à|et|ou)\s*\d[\d,.]*", re.I)
+_RANGE_REST = re.compile(r"^(?:\s*(?:-|–|to|and|or|à|et|ou)\s*\d[\d,.]*)?", re.I)
 _COUNTED_RUN = re.compile(
     r"^\s*((?:[^\W\d]+\s+){0,2}?[^\W\d]+)"
     r"(?=\s+(?:can|could|are|is|do|does|of|in|on|per|at|for|with|by|and|or|max|maximum|to|before|after|over|than"
@@ -133,7 +136,10 @@ _COUNTED_RUN = re.compile(
 
 
 def _plain_word(text: str) -> str:
-    """Ligatures and in-word hyphens out: "nœuds" is "noeuds", "e-mails" is "emails"."""
+    """Ligatures and in-word hyphens out: "nœuds" is "noeuds", "e-mails" is "emails".
+
+    Here rather than in the lexical analyser: there it would change the terms of every
+    built index, and retrieval with them."""
     return re.sub(r"(?<=\w)-(?=\w)", "", text.replace("œ", "oe").replace("Œ", "Oe").replace("æ", "ae"))
 
 
@@ -142,14 +148,14 @@ def _counting(words: Sequence[str], lang: str, analyze: Analyzer) -> Callable[[s
     for "how many types?", "1-2 reminders" for "how many reminder emails?", not "two testing
     approaches" for "how many test profiles?"."""
     counted = set(analyze(_plain_word(" ".join(words)), lang))
+    if not counted:
+        return _is_figure
 
     def holds(sentence: str) -> bool:
-        if not counted:
-            return _is_figure(sentence)
         text = _plain_word(_CARDINALITY.sub(" ", sentence))
         for found in _A_NUMBER.finditer(text):
             rest = text[found.end():]
-            rest = rest[_RANGE_REST.match(rest).end():] if _RANGE_REST.match(rest) else rest
+            rest = rest[_RANGE_REST.match(rest).end():]  # past a range; an empty match if none
             run = _COUNTED_RUN.match(rest)
             if run is not None:
                 names = run.group(1).split()
@@ -243,9 +249,6 @@ _MEASURED: dict[str, Callable[[str], bool]] = {
     "rate": lambda sentence: bool(_RATE.search(sentence)),
     "size": lambda sentence: bool(_SIZE.search(sentence)),
 }
-
-
-
 
 _WORD = re.compile(r"\w+")
 QUOTED_WORDS = 8  # this many words in a row, as the earlier answer quoted them

@@ -242,8 +242,8 @@ class Understander:
             options=options,
             subject=tuple(terms),
             asks_price=asks_price(text, question_lang),
-            measure=asks_measure(text, question_lang, quantity=intent == "quantity")
-            if intent not in ("choose", "smalltalk") else "",
+            measure=(asks_measure(text, question_lang, quantity=intent == "quantity")
+                     if intent not in ("choose", "smalltalk") else ""),
             counted=counted_words(text, question_lang) if intent == "quantity" else (),
             compares=asks_difference(text, question_lang),
             follow_up=follow_up,

@@ -296,12 +296,11 @@ def asks_difference(question: str, lang: str) -> bool:
 
 
 # What kind of figure an ask wants: a frequency, a duration, a rate (so many per unit of time)
-# or a size.
-# Phrases that by themselves ask for a figure ("how long", "per second", "the default rate")
-# count in any question; a bare word that names a measure ("rate", "size") counts only in a
-# quantity question: "what is rate control for?" names a feature. "How fast" is left out: the
-# docs answer it in words ("in real time"). Other quantity questions ("how many journeys?")
-# take any figure.
+# or a size. Phrases that by themselves ask for a figure ("how long", "per second", "the
+# default rate") count in any question; a bare word that names a measure ("rate", "size")
+# counts only in a quantity question: "what is rate control for?" names a feature. "How fast"
+# is left out: the docs answer it in words ("in real time"). Other quantity questions ("how
+# many journeys?") take any figure.
 _MEASURE_ASKS = {
     "en": (
         ("frequency", r"\bhow\s+(often|frequently)\b", r"\bfrequency\b"),
@@ -334,8 +333,8 @@ _MEASURES = {
 
 
 def asks_measure(question: str, lang: str, *, quantity: bool) -> str:
-    """The kind of figure the question's ask wants ("duration", "rate", "speed", "size"), or
-    "" for none or any. ``quantity``: the question asks for a figure at all."""
+    """The kind of figure the question's ask wants ("frequency", "duration", "rate", "size"),
+    or "" for none or any. ``quantity``: the question asks for a figure at all."""
     ask = last_ask(question)
     for measure, strong, weak in _MEASURES.get(lang, _MEASURES["en"]):
         if strong.search(ask) or (quantity and weak.search(ask)):
